@@ -1,0 +1,33 @@
+# Quick start: `make demo` and `make test` on a fresh clone; nothing to install by hand.
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU wheel is installed first so that pip does not pull a multi-GB CUDA build of torch.
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test,examples]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+test: $(STAMP)
+	$(PY) -m ruff check sklearn_iw tests benchmarks examples
+	$(PY) -m pytest -n 2 -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -n 2 -q -m slow
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
