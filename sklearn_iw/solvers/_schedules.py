@@ -1,0 +1,321 @@
+"""Learning-rate schedule specs, built on ``torch.optim.lr_scheduler``.
+
+Each spec is a small estimator (clone-able, tunable by grid search) whose
+:meth:`ScheduleSpec.build` returns a torch scheduler. Schedules step once per epoch
+(``t`` below counts epochs from 0); ``lr0`` is the optimizer's learning rate.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import ClassVar
+
+import torch
+from sklearn.base import BaseEstimator, clone
+from torch.optim import lr_scheduler
+
+
+class ScheduleSpec(BaseEstimator):
+    """Base class of learning-rate schedule specs.
+
+    Attributes
+    ----------
+    name : str
+        The string accepted by the estimators' ``lr_schedule`` parameter.
+    """
+
+    name: ClassVar[str] = ""
+
+    def build(self, optimizer: torch.optim.Optimizer, n_epochs: int, last_epoch: int = -1):
+        """Return a torch scheduler for ``optimizer``.
+
+        Parameters
+        ----------
+        optimizer : torch.optim.Optimizer
+            The optimizer whose learning rate is scheduled.
+        n_epochs : int
+            Number of epochs of the fit (``max_iter``), for schedules with a horizon.
+        last_epoch : int, default=-1
+            Index of the last epoch already trained (``partial_fit`` and ``warm_start``
+            continue the schedule); -1 starts it.
+
+        Returns
+        -------
+        scheduler : torch.optim.lr_scheduler.LRScheduler or ReduceLROnPlateau
+        """
+        raise NotImplementedError
+
+
+def _inverse_time(t: int, decay: float) -> float:
+    return 1.0 / (1.0 + decay * t)
+
+
+def _inverse_sqrt(t: int, decay: float) -> float:
+    return 1.0 / math.sqrt(1.0 + decay * t)
+
+
+class Constant(ScheduleSpec):
+    """Constant learning rate: ``lr(t) = lr0`` (``torch ConstantLR`` with factor 1)."""
+
+    name = "constant"
+
+    def build(self, optimizer, n_epochs, last_epoch=-1):
+        return lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0, last_epoch=last_epoch)
+
+
+class Exponential(ScheduleSpec):
+    """Exponential decay: ``lr(t) = lr0 * gamma**t`` (``torch ExponentialLR``).
+
+    Parameters
+    ----------
+    gamma : float, default=0.97
+        Multiplicative decay per epoch.
+    """
+
+    name = "exponential"
+
+    def __init__(self, gamma: float = 0.97):
+        self.gamma = gamma
+
+    def build(self, optimizer, n_epochs, last_epoch=-1):
+        return lr_scheduler.ExponentialLR(optimizer, gamma=self.gamma, last_epoch=last_epoch)
+
+
+class InverseTime(ScheduleSpec):
+    """Inverse-time decay: ``lr(t) = lr0 / (1 + decay * t)`` (``torch LambdaLR``).
+
+    Parameters
+    ----------
+    decay : float, default=0.1
+        Decay rate ``k``.
+    """
+
+    name = "inverse_time"
+
+    def __init__(self, decay: float = 0.1):
+        self.decay = decay
+
+    def build(self, optimizer, n_epochs, last_epoch=-1):
+        return lr_scheduler.LambdaLR(
+            optimizer, partial(_inverse_time, decay=self.decay), last_epoch=last_epoch
+        )
+
+
+class InverseSqrt(ScheduleSpec):
+    """Inverse square-root decay: ``lr(t) = lr0 / sqrt(1 + decay * t)`` (``torch LambdaLR``).
+
+    Parameters
+    ----------
+    decay : float, default=1.0
+        Decay rate ``k``.
+    """
+
+    name = "inverse_sqrt"
+
+    def __init__(self, decay: float = 1.0):
+        self.decay = decay
+
+    def build(self, optimizer, n_epochs, last_epoch=-1):
+        return lr_scheduler.LambdaLR(
+            optimizer, partial(_inverse_sqrt, decay=self.decay), last_epoch=last_epoch
+        )
+
+
+class Linear(ScheduleSpec):
+    """Linear decay from ``lr0`` to ``end_factor * lr0`` over the fit (``torch LinearLR``).
+
+    ``lr(t) = lr0 * (1 + (end_factor - 1) * min(t, T) / T)`` with ``T = max_iter``.
+
+    Parameters
+    ----------
+    end_factor : float, default=0.01
+        Fraction of ``lr0`` reached at the last epoch.
+    """
+
+    name = "linear"
+
+    def __init__(self, end_factor: float = 0.01):
+        self.end_factor = end_factor
+
+    def build(self, optimizer, n_epochs, last_epoch=-1):
+        return lr_scheduler.LinearLR(
+            optimizer,
+            start_factor=1.0,
+            end_factor=self.end_factor,
+            total_iters=max(n_epochs, 1),
+            last_epoch=last_epoch,
+        )
+
+
+class Cosine(ScheduleSpec):
+    """Cosine annealing over the fit (``torch CosineAnnealingLR``).
+
+    ``lr(t) = eta_min + (lr0 - eta_min) * (1 + cos(pi * t / T)) / 2`` with ``T = max_iter``.
+
+    Parameters
+    ----------
+    eta_min : float, default=0.0
+        Learning rate reached at the end.
+    """
+
+    name = "cosine"
+
+    def __init__(self, eta_min: float = 0.0):
+        self.eta_min = eta_min
+
+    def build(self, optimizer, n_epochs, last_epoch=-1):
+        return lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(n_epochs, 1), eta_min=self.eta_min, last_epoch=last_epoch
+        )
+
+
+class CosineRestarts(ScheduleSpec):
+    """Cosine annealing with warm restarts, SGDR (``torch CosineAnnealingWarmRestarts``).
+
+    Within a cycle of length ``T_i`` (``T_0``, then multiplied by ``T_mult``),
+    ``lr = eta_min + (lr0 - eta_min) * (1 + cos(pi * t_cur / T_i)) / 2``.
+
+    Parameters
+    ----------
+    T_0 : int, default=10
+        Length of the first cycle in epochs.
+    T_mult : int, default=2
+        Factor by which each cycle is longer than the previous.
+    eta_min : float, default=0.0
+        Smallest learning rate.
+    """
+
+    name = "cosine_restarts"
+
+    def __init__(self, T_0: int = 10, T_mult: int = 2, eta_min: float = 0.0):  # noqa: N803
+        self.T_0 = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+
+    def build(self, optimizer, n_epochs, last_epoch=-1):
+        return lr_scheduler.CosineAnnealingWarmRestarts(
+            optimizer,
+            T_0=self.T_0,
+            T_mult=self.T_mult,
+            eta_min=self.eta_min,
+            last_epoch=last_epoch,
+        )
+
+
+class OneCycle(ScheduleSpec):
+    """One-cycle policy over the fit (``torch OneCycleLR``, stepped per epoch).
+
+    Rises from ``lr0 / div_factor`` to ``lr0`` during ``pct_start`` of the epochs, then
+    anneals (cosine) to ``lr0 / (div_factor * final_div_factor)``.
+
+    Parameters
+    ----------
+    pct_start : float, default=0.3
+        Fraction of the epochs spent increasing the learning rate.
+    div_factor : float, default=25.0
+        ``lr0`` divided by the starting learning rate.
+    final_div_factor : float, default=1e4
+        Starting learning rate divided by the final one.
+    """
+
+    name = "one_cycle"
+
+    def __init__(
+        self, pct_start: float = 0.3, div_factor: float = 25.0, final_div_factor: float = 1e4
+    ):
+        self.pct_start = pct_start
+        self.div_factor = div_factor
+        self.final_div_factor = final_div_factor
+
+    def build(self, optimizer, n_epochs, last_epoch=-1):
+        max_lr = [group["lr"] for group in optimizer.param_groups]
+        # OneCycleLR raises when stepped past its end: one spare step, and continued fits
+        # (partial_fit) past max_iter stretch the horizon.
+        return lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=max_lr,
+            total_steps=max(n_epochs, last_epoch + 2, 1) + 1,
+            last_epoch=last_epoch,
+            pct_start=self.pct_start,
+            div_factor=self.div_factor,
+            final_div_factor=self.final_div_factor,
+            cycle_momentum=False,
+        )
+
+
+class Plateau(ScheduleSpec):
+    """Reduce the learning rate when the monitored loss stops improving.
+
+    ``torch ReduceLROnPlateau`` on the training loss (validation loss with early stopping):
+    after ``patience`` epochs without a relative improvement of ``threshold``, multiply the
+    learning rate by ``factor``.
+
+    Parameters
+    ----------
+    factor : float, default=0.5
+        Multiplicative reduction.
+    patience : int, default=5
+        Epochs without improvement before a reduction.
+    threshold : float, default=1e-4
+        Relative improvement that counts.
+    min_lr : float, default=0.0
+        Lower bound on the learning rate.
+    """
+
+    name = "plateau"
+
+    def __init__(
+        self, factor: float = 0.5, patience: int = 5, threshold: float = 1e-4, min_lr: float = 0.0
+    ):
+        self.factor = factor
+        self.patience = patience
+        self.threshold = threshold
+        self.min_lr = min_lr
+
+    def build(self, optimizer, n_epochs, last_epoch=-1):
+        return lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            factor=self.factor,
+            patience=self.patience,
+            threshold=self.threshold,
+            min_lr=self.min_lr,
+        )
+
+
+SCHEDULES: dict[str, type[ScheduleSpec]] = {
+    cls.name: cls
+    for cls in (
+        Constant,
+        Exponential,
+        InverseTime,
+        InverseSqrt,
+        Linear,
+        Cosine,
+        CosineRestarts,
+        OneCycle,
+        Plateau,
+    )
+}
+
+
+def resolve_schedule(lr_schedule: str | ScheduleSpec) -> ScheduleSpec:
+    """Turn the ``lr_schedule`` parameter of an estimator into a fresh spec.
+
+    Parameters
+    ----------
+    lr_schedule : str or ScheduleSpec
+        A name from ``SCHEDULES`` or a spec instance (cloned, never modified).
+
+    Returns
+    -------
+    spec : ScheduleSpec
+    """
+    if isinstance(lr_schedule, ScheduleSpec):
+        return clone(lr_schedule)
+    if isinstance(lr_schedule, str) and lr_schedule in SCHEDULES:
+        return SCHEDULES[lr_schedule]()
+    raise ValueError(
+        f"lr_schedule must be one of {sorted(SCHEDULES)} or a ScheduleSpec instance, "
+        f"got {lr_schedule!r}."
+    )
