@@ -1,0 +1,527 @@
+"""The scikit-learn face shared by every estimator: validation, encoding, weights, attributes.
+
+Concrete estimators only add their torch module and defaults (``_build_module`` and the
+``__init__`` signature); everything else — input validation, label encoding, sample and
+class weights, the validation split, seeding, the engine's callbacks and the fitted
+attributes — lives here, so all estimators behave alike.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from functools import partial
+
+import numpy as np
+import torch
+from skorch.callbacks import EarlyStopping, LRScheduler, PrintLog
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from torch import nn
+
+from ..solvers import resolve_optimizer, resolve_schedule
+from ._engine import SplitData, TensorData, TrainingEngine, ValidAccuracy, _build_schedule
+from ._losses import PROBA_LOSSES, ClassificationLoss
+
+COMMON_PARAMETERS_DOC = """\
+    optimizer : str or OptimizerSpec, default={optimizer!r}
+        The training rule: a name ('gd', 'sgd', 'momentum', 'nesterov', 'adagrad',
+        'rmsprop', 'adadelta', 'adam', 'rprop', 'lbfgs', ...) or a spec object from
+        :mod:`sklearn_iw.solvers` such as ``Adam(lr=1e-3)``; its hyperparameters are
+        tunable as ``optimizer__lr``.
+    lr_schedule : str or ScheduleSpec, default='constant'
+        Learning-rate schedule stepped once per epoch: 'constant', 'exponential',
+        'inverse_time', 'inverse_sqrt', 'linear', 'cosine', 'cosine_restarts',
+        'one_cycle', 'plateau', or a spec object.
+    batch_size : 'auto', 'full' or int, default='auto'
+        Minibatch size; 'auto' is ``min(200, n_samples)``, 'full' the whole training
+        set. Full-batch optimizers ('gd', 'lbfgs', ...) ignore it.
+    max_iter : int, default={max_iter}
+        Maximum number of epochs.
+    tol : float, default=1e-4
+        Minimum improvement of the training loss (of the validation accuracy with
+        ``early_stopping``) that resets the ``n_iter_no_change`` counter.
+    n_iter_no_change : int, default=10
+        Stop after this many epochs without an improvement of at least ``tol``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified), stop when
+        its accuracy stops improving, and restore the best epoch's weights.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out with ``early_stopping``.
+    alpha : float, default={alpha}
+        L2 penalty: the objective is the weighted mean loss plus
+        ``alpha / (2 * sum(sample_weight)) * sum ||W||^2`` over weight matrices
+        (biases are not penalised). With full batches, ``alpha=1`` gives the
+        minimiser of scikit-learn's ``LogisticRegression(C=1)``.
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``.
+    update_clip : float or None, default=None
+        Clip each coordinate of every update to ``[-update_clip, update_clip]``.
+    device : {{'auto', 'cpu', 'cuda'}}, default='auto'
+        Where to train; 'auto' uses CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and dropout.
+    verbose : int, default=0
+        Print one line per epoch when positive.
+    warm_start : bool, default=False
+        Continue from the previous solution when ``fit`` is called again.
+"""
+
+COMMON_ATTRIBUTES_DOC = """\
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (label indices for multilabel targets).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+    n_iter_ : int
+        Number of epochs run (summed over ``partial_fit`` calls).
+    t_ : int
+        Number of training samples seen by the optimizer.
+    loss_curve_ : list of float
+        Training loss (penalty included) of each epoch.
+    best_loss_ : float or None
+        Smallest training loss; None with ``early_stopping``.
+    validation_scores_ : list of float or None
+        Validation accuracy of each epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+        Best validation accuracy with ``early_stopping``, else None.
+    net_ : TrainingEngine
+        The fitted skorch net; ``net_.history`` holds the per-epoch records.
+"""
+
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+def _noop(*args, **kwargs) -> None:
+    """Output sink that prints nothing (skorch callbacks take a ``sink``)."""
+
+
+class BaseIWClassifier(ClassifierMixin, BaseEstimator):
+    """Base class of the package's classifiers; not for direct use.
+
+    Subclasses define ``__init__`` (their parameters plus the common ones documented in
+    ``COMMON_PARAMETERS_DOC``) and :meth:`_build_module`.
+    """
+
+    _supports_multilabel = False
+
+    def _build_module(self, n_features: int, n_outputs: int) -> nn.Module:
+        """Return the freshly initialised torch module (float32, on the CPU)."""
+        raise NotImplementedError
+
+    def _loss_name(self) -> str:
+        return getattr(self, "loss", "log_loss")
+
+    def _set_fitted_weights(self) -> None:
+        """Expose the module's weights as scikit-learn style numpy attributes."""
+
+    # ----------------------------------------------------------------- validation
+    def _check_params(self) -> None:
+        def positive_int(name):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+        def non_negative(name):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not (
+                value >= 0 and np.isfinite(value)
+            ):
+                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
+
+        positive_int("max_iter")
+        positive_int("n_iter_no_change")
+        non_negative("tol")
+        non_negative("alpha")
+        if self.update_clip is not None:
+            non_negative("update_clip")
+            if self.update_clip == 0:
+                raise ValueError("update_clip must be positive or None, got 0.")
+        if not (isinstance(self.validation_fraction, numbers.Real) and
+                0 < self.validation_fraction < 1):
+            raise ValueError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}."
+            )
+        if self.batch_size not in ("auto", "full"):
+            positive_int("batch_size")
+        if self.device not in _DEVICES:
+            raise ValueError(f"device must be one of {_DEVICES}, got {self.device!r}.")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' was requested but CUDA is not available.")
+        if self._loss_name() not in ("log_loss", "hinge", "squared_hinge", "modified_huber"):
+            raise ValueError(
+                "loss must be one of 'log_loss', 'hinge', 'squared_hinge', 'modified_huber', "
+                f"got {self._loss_name()!r}."
+            )
+
+    def _device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def _batch_size(self, n_samples: int, full_batch: bool) -> int:
+        if full_batch or self.batch_size == "full":
+            return n_samples
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                f"Got `batch_size` larger than the sample size ({n_samples}); "
+                "it is clipped to the sample size.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return min(self.batch_size, n_samples)
+
+    # ----------------------------------------------------------------- targets
+    def _encode_targets(self, y, classes, first_call: bool) -> np.ndarray:
+        """Set ``classes_``/``task_`` on the first call and return encoded targets."""
+        if first_call:
+            target_type = type_of_target(y, input_name="y")
+            if target_type == "multilabel-indicator" and self._supports_multilabel:
+                self.task_ = "multilabel"
+                self.classes_ = np.arange(y.shape[1])
+            elif target_type in ("binary", "multiclass"):
+                self.classes_ = np.unique(y) if classes is None else np.unique(classes)
+                self.task_ = "binary" if len(self.classes_) <= 2 else "multiclass"
+            else:
+                raise ValueError(
+                    f"{type(self).__name__} does not support target type {target_type!r}."
+                )
+        if self.task_ == "multilabel":
+            if y.ndim != 2 or y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"y must be a {len(self.classes_)}-column indicator matrix, got shape "
+                    f"{y.shape}."
+                )
+            return np.asarray(y, dtype=np.float64)
+        if y.ndim != 1:
+            raise ValueError(f"y must be one-dimensional for this problem, got shape {y.shape}.")
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels not in classes_ {self.classes_.tolist()}: {unseen.tolist()}."
+            )
+        return np.searchsorted(self.classes_, y)
+
+    def _sample_weights(self, X, y, y_enc, sample_weight) -> np.ndarray:
+        weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if self.class_weight is not None:
+            if self.task_ == "multilabel":
+                raise ValueError("class_weight is not supported for multilabel targets.")
+            per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+            weight = weight * per_class[y_enc]
+        if self.task_ != "multilabel":
+            present = np.unique(y_enc[weight > 0])
+            if len(present) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes with positive "
+                    f"weight in the data, but the data contain only one class: "
+                    f"{self.classes_[present].tolist()}."
+                )
+        if not weight.sum() > 0:
+            raise ValueError("The sample weights sum to zero.")
+        return weight
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data X and targets y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Target labels (an indicator matrix for multilabel problems).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights; None gives every sample weight 1.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        warm = self.warm_start and hasattr(self, "net_")
+        return self._fit(X, y, sample_weight, classes=None, incremental=warm, epochs=None)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on X and y, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Target labels.
+        classes : array-like of shape (n_classes,), default=None
+            All classes that will ever appear; required on the first call for
+            single-label targets, ignored afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        first = not hasattr(self, "net_")
+        if first and classes is None and np.ndim(y) == 1:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, sample_weight, classes=classes, incremental=not first, epochs=1)
+
+    def _fit(self, X, y, sample_weight, *, classes, incremental: bool, epochs: int | None):
+        self._check_params()
+        spec = resolve_optimizer(self.optimizer)
+        schedule = resolve_schedule(self.lr_schedule)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=not incremental,
+            dtype=(np.float64, np.float32),
+            multi_output=self._supports_multilabel,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. Please change "
+                "the shape of y to (n_samples,), for example using ravel().",
+                DataConversionWarning,
+                stacklevel=3,
+            )
+            y = y.ravel()
+        check_classification_targets(y)
+        y_enc = self._encode_targets(y, classes, first_call=not incremental)
+        weight = self._sample_weights(X, y, y_enc, sample_weight)
+        device = self._device()
+        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+
+        if not incremental:
+            self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_ = []
+            self.validation_scores_ = [] if self.early_stopping else None
+
+        train_idx, valid_idx = self._split(y_enc)
+        y_dtype = torch.float64 if self.task_ == "multilabel" else torch.int64
+
+        def tensors(index):
+            return TensorData(
+                torch.as_tensor(X[index], dtype=dtype, device=device),
+                torch.as_tensor(y_enc[index], dtype=y_dtype, device=device),
+                torch.as_tensor(weight[index], dtype=dtype, device=device),
+            )
+
+        data = SplitData(tensors(train_idx), tensors(valid_idx) if valid_idx is not None else None)
+        train_weight = weight[train_idx]
+        n_epochs = self.max_iter if epochs is None else epochs
+
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self._seed + self.n_iter_)
+            if not incremental:
+                module = self._build_module(X.shape[1], ClassificationLoss.n_outputs(
+                    self.task_, len(self.classes_)))
+                self.net_ = self._make_engine(module, spec, schedule, device, dtype)
+                self.net_.initialize()
+            engine = self.net_
+            engine.batch_size = self._batch_size(len(train_idx), spec.full_batch)
+            engine.weight_scale = float(train_weight.mean())
+            engine.l2_coef = self.alpha / float(train_weight.sum())
+            n_before = len(engine.history)
+            engine.partial_fit(data, None, epochs=n_epochs)
+
+        self._record_history(n_before, len(train_idx))
+        self._set_fitted_weights()
+        if epochs is None and self._ran_out_of_epochs(n_before):
+            warnings.warn(
+                f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _split(self, y_enc):
+        """Indices of the training and validation samples."""
+        index = np.arange(len(y_enc))
+        if not self.early_stopping:
+            return index, None
+        stratify = None
+        if self.task_ != "multilabel" and np.bincount(y_enc).min() >= 2:
+            stratify = y_enc
+        try:
+            return train_test_split(
+                index,
+                test_size=self.validation_fraction,
+                random_state=self._seed,
+                stratify=stratify,
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"The validation set is too small for the data (validation_fraction="
+                f"{self.validation_fraction}); increase validation_fraction. ({exc})"
+            ) from exc
+
+    def _make_engine(self, module, spec, schedule, device, dtype) -> TrainingEngine:
+        monitor = "valid_acc" if self.early_stopping else "train_loss"
+        sink = print if self.verbose else _noop
+        callbacks = [
+            (
+                "lr_schedule",
+                LRScheduler(
+                    policy=partial(_build_schedule, schedule, self.max_iter),
+                    monitor="valid_loss" if self.early_stopping else "train_loss",
+                    event_name="event_lr",
+                ),
+            ),
+            (
+                "stopping",
+                EarlyStopping(
+                    monitor=monitor,
+                    patience=self.n_iter_no_change,
+                    threshold=self.tol,
+                    threshold_mode="abs",
+                    lower_is_better=not self.early_stopping,
+                    load_best=self.early_stopping,
+                    sink=sink,
+                ),
+            ),
+        ]
+        if self.early_stopping:
+            callbacks.insert(0, ("valid_acc", ValidAccuracy()))
+        criterion = ClassificationLoss(self._loss_name(), self.task_)
+        return TrainingEngine(
+            module.to(dtype=dtype),
+            criterion,
+            optimizer_spec=spec,
+            max_epochs=self.max_iter,
+            batch_size=1,
+            train_split=None,
+            callbacks=callbacks,
+            device=device,
+            verbose=int(self.verbose),
+            warm_start=True,
+            update_clip=self.update_clip,
+            # skorch's per-epoch table costs ~0.5 ms an epoch even when nothing is printed.
+            callbacks__print_log=None if not self.verbose else PrintLog(),
+        )
+
+    def _record_history(self, n_before: int, n_train: int) -> None:
+        history = self.net_.history
+        n_new = len(history) - n_before
+        self.n_iter_ += n_new
+        self.t_ += n_new * n_train
+        self.loss_curve_ += [float(v) for v in history[n_before:, "train_loss"]]
+        if self.early_stopping:
+            self.validation_scores_ += [float(v) for v in history[n_before:, "valid_acc"]]
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_)
+        if not np.all(np.isfinite(self.loss_curve_[len(self.loss_curve_) - n_new :])):
+            raise ValueError(
+                "The training loss became non-finite (NaN or inf): the optimizer diverged. "
+                "Scale the features or lower the learning rate."
+            )
+
+    def _ran_out_of_epochs(self, n_before: int) -> bool:
+        stopper = dict(self.net_.callbacks_)["stopping"]
+        return len(self.net_.history) - n_before >= self.max_iter and (
+            stopper.misses_ < stopper.patience
+        )
+
+    # ----------------------------------------------------------------- prediction
+    def _forward(self, X) -> torch.Tensor:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        module = self.net_.module_
+        param = next(module.parameters())
+        module.eval()
+        with torch.no_grad():
+            X_t = torch.as_tensor(X, dtype=param.dtype, device=param.device)
+            return torch.cat([module(chunk) for chunk in X_t.split(8192)]) if len(X_t) else (
+                module(X_t)
+            )
+
+    def decision_function(self, X):
+        """Raw outputs of the network (logits / scores).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            One score per sample for binary problems, one per class otherwise.
+        """
+        output = self._forward(X)
+        return self.net_.criterion_.decision(output).cpu().numpy()
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Predicted labels (an indicator matrix for multilabel problems).
+        """
+        output = self._forward(X)
+        encoded = self.net_.criterion_.predict(output).cpu().numpy()
+        return encoded if self.task_ == "multilabel" else self.classes_[encoded]
+
+    def _has_proba(self) -> bool:
+        return self._loss_name() in PROBA_LOSSES
+
+    @available_if(_has_proba)
+    def predict_proba(self, X):
+        """Class probabilities (available for 'log_loss' and 'modified_huber').
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class (of each label for multilabel problems).
+        """
+        output = self._forward(X)
+        return self.net_.criterion_.proba(output).cpu().numpy()
+
+    @available_if(_has_proba)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probability of each class.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = self._supports_multilabel
+        return tags

@@ -1,0 +1,106 @@
+"""Activation functions and weight initialisations offered by the estimators."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class LeCunTanh(nn.Module):
+    """LeCun's scaled tanh, ``1.7159 * tanh(2x / 3)`` (Efficient BackProp, 1998)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 1.7159 * torch.tanh(x * (2.0 / 3.0))
+
+
+class Gaussian(nn.Module):
+    """Gaussian activation ``exp(-x^2)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-x.square())
+
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "identity": nn.Identity,
+    "logistic": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "lecun_tanh": LeCunTanh,
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "prelu": nn.PReLU,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "softplus": nn.Softplus,
+    "gaussian": Gaussian,
+}
+
+INITS = (
+    "auto",
+    "lecun_normal",
+    "lecun_uniform",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "orthogonal",
+    "sparse",
+)
+
+_RELU_FAMILY = ("relu", "leaky_relu", "prelu", "elu", "gelu", "silu", "softplus")
+
+
+def make_activation(name: str, width: int) -> nn.Module:
+    """Return a fresh activation module (``prelu`` learns one slope per unit)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}.")
+    if name == "prelu":
+        return nn.PReLU(num_parameters=width)
+    return ACTIVATIONS[name]()
+
+
+def resolve_init(init: str, activation: str) -> str:
+    """Resolve ``'auto'``: He for the ReLU family, LeCun normal for SELU, else Glorot."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {list(INITS)}, got {init!r}.")
+    if init != "auto":
+        return init
+    if activation in _RELU_FAMILY:
+        return "he_uniform"
+    if activation == "selu":
+        return "lecun_normal"
+    return "glorot_uniform"
+
+
+def init_linear(layer: nn.Linear, init: str) -> None:
+    """Initialise ``layer.weight`` by the named scheme and zero its bias.
+
+    Fan-based schemes: LeCun (variance ``1/fan_in``), Glorot (``2/(fan_in+fan_out)``),
+    He (``2/fan_in``); uniform variants use the bound ``sqrt(3 * variance)``. 'sparse' is
+    Martens (2010)'s sparse init (90% zeros per column, the rest N(0, 0.01)).
+    """
+    weight = layer.weight
+    fan_out, fan_in = weight.shape
+    variance = {
+        "lecun": 1.0 / fan_in,
+        "glorot": 2.0 / (fan_in + fan_out),
+        "he": 2.0 / fan_in,
+    }
+    with torch.no_grad():
+        if init == "orthogonal":
+            nn.init.orthogonal_(weight)
+        elif init == "sparse":
+            nn.init.sparse_(weight, sparsity=0.9, std=0.01)
+        else:
+            family, kind = init.split("_")
+            std = math.sqrt(variance[family])
+            if kind == "normal":
+                nn.init.normal_(weight, 0.0, std)
+            else:
+                bound = math.sqrt(3.0) * std
+                nn.init.uniform_(weight, -bound, bound)
+        if layer.bias is not None:
+            layer.bias.zero_()

@@ -1,0 +1,117 @@
+"""Per-sample classification losses and the maps from network outputs to predictions.
+
+Each loss is a ``torch.nn.Module`` returning one loss per sample (no reduction): the
+engine weights and averages them, and importance weights need them unreduced. The
+targets are encoded by the estimator: class indices (``int64``) for binary and
+multiclass problems, a float indicator matrix for multilabel ones.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LOSSES = ("log_loss", "hinge", "squared_hinge", "modified_huber")
+PROBA_LOSSES = ("log_loss", "modified_huber")
+
+
+def _margin_loss(z: torch.Tensor, loss: str) -> torch.Tensor:
+    """Binary loss of the signed margin ``z = s * f`` with ``s`` in {-1, +1}."""
+    if loss == "log_loss":
+        return F.softplus(-z)
+    if loss == "hinge":
+        return F.relu(1.0 - z)
+    if loss == "squared_hinge":
+        return F.relu(1.0 - z).square()
+    # modified_huber: quadratically smoothed hinge, linear below z = -1 (Zhang 2004).
+    return torch.where(z >= -1.0, F.relu(1.0 - z).square(), -4.0 * z)
+
+
+def _margin_proba(f: torch.Tensor, loss: str) -> torch.Tensor:
+    """Probability of the positive side of each output column."""
+    if loss == "log_loss":
+        return torch.sigmoid(f)
+    return (f.clamp(-1.0, 1.0) + 1.0) / 2.0
+
+
+class ClassificationLoss(nn.Module):
+    """Per-sample loss for binary, multiclass or multilabel targets.
+
+    Parameters
+    ----------
+    loss : {'log_loss', 'hinge', 'squared_hinge', 'modified_huber'}
+        The loss. Binary problems use one output ``f`` and the margin ``z = s f``
+        (``s = +1`` for the second class). Multiclass problems use one output per class:
+        'log_loss' is softmax cross-entropy, 'hinge' the multiclass form
+        ``sum_{j != y} max(0, f_j - f_y + 1)``, 'squared_hinge' the sum of the squared
+        terms, 'modified_huber' one-vs-rest. Multilabel problems sum the binary loss over
+        the labels.
+    task : {'binary', 'multiclass', 'multilabel'}
+        The kind of target.
+    """
+
+    def __init__(self, loss: str = "log_loss", task: str = "multiclass"):
+        super().__init__()
+        self.loss = loss
+        self.task = task
+
+    @staticmethod
+    def n_outputs(task: str, n_classes: int) -> int:
+        """Number of network outputs for ``n_classes`` classes (or labels)."""
+        return 1 if task == "binary" else n_classes
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Return the (n_samples,) losses of ``output`` against encoded ``target``."""
+        if self.task == "binary":
+            sign = 2.0 * target.to(output.dtype) - 1.0
+            return _margin_loss(sign * output[:, 0], self.loss)
+        if self.task == "multilabel":
+            sign = 2.0 * target.to(output.dtype) - 1.0
+            return _margin_loss(sign * output, self.loss).sum(dim=1)
+        if self.loss == "log_loss":
+            return F.cross_entropy(output, target, reduction="none")
+        if self.loss == "modified_huber":
+            sign = 2.0 * F.one_hot(target, output.shape[1]).to(output.dtype) - 1.0
+            return _margin_loss(sign * output, self.loss).sum(dim=1)
+        true_score = output.gather(1, target[:, None])
+        terms = F.relu(output - true_score + 1.0)
+        if self.loss == "squared_hinge":
+            terms = terms.square()
+        # The j = y term equals 1 (squared: 1) exactly; removing it keeps the sum over j != y.
+        return terms.sum(dim=1) - 1.0
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        """Encoded predictions: class indices, or a 0/1 matrix for multilabel."""
+        if self.task == "binary":
+            return (output[:, 0] > 0).long()
+        if self.task == "multilabel":
+            return (output > 0).long()
+        return output.argmax(dim=1)
+
+    def n_correct(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Number of samples predicted right (all labels right for multilabel)."""
+        hit = self.predict(output) == target.long()
+        if hit.ndim > 1:
+            hit = hit.all(dim=1)
+        return hit.sum()
+
+    def decision(self, output: torch.Tensor) -> torch.Tensor:
+        """Decision values: (n,) for binary problems, (n, n_outputs) otherwise."""
+        return output[:, 0] if self.task == "binary" else output
+
+    def proba(self, output: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (label probabilities for multilabel)."""
+        if self.task == "binary":
+            positive = _margin_proba(output[:, 0], self.loss)
+            return torch.stack([1.0 - positive, positive], dim=1)
+        if self.task == "multilabel":
+            return _margin_proba(output, self.loss)
+        if self.loss == "log_loss":
+            return torch.softmax(output, dim=1)
+        # One-vs-rest probabilities normalised per row, uniform where all are zero (as
+        # scikit-learn's SGDClassifier does for modified_huber).
+        prob = _margin_proba(output, self.loss)
+        total = prob.sum(dim=1, keepdim=True)
+        uniform = torch.full_like(prob, 1.0 / prob.shape[1])
+        return torch.where(total > 0, prob / total.clamp_min(torch.finfo(prob.dtype).tiny), uniform)

@@ -1,0 +1,104 @@
+"""IWLogisticRegression: a linear classifier trained by the package's engine."""
+
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from ._base import COMMON_ATTRIBUTES_DOC, COMMON_PARAMETERS_DOC, BaseIWClassifier
+
+
+class IWLogisticRegression(BaseIWClassifier):
+    def __init__(
+        self,
+        loss="log_loss",
+        *,
+        fit_intercept=True,
+        optimizer="adam",
+        lr_schedule="constant",
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        alpha=1.0,
+        class_weight=None,
+        update_clip=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.alpha = alpha
+        self.class_weight = class_weight
+        self.update_clip = update_clip
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _build_module(self, n_features: int, n_outputs: int) -> nn.Module:
+        # Zero start, as scikit-learn's linear models: the result does not depend on a seed.
+        layer = nn.Linear(n_features, n_outputs, bias=bool(self.fit_intercept))
+        nn.init.zeros_(layer.weight)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+        return layer
+
+    def _set_fitted_weights(self) -> None:
+        layer = self.net_.module_
+        self.coef_ = layer.weight.detach().cpu().numpy().copy()
+        if layer.bias is not None:
+            self.intercept_ = layer.bias.detach().cpu().numpy().copy()
+        else:
+            self.intercept_ = np.zeros(self.coef_.shape[0], dtype=self.coef_.dtype)
+
+
+IWLogisticRegression.__doc__ = f"""Linear classifier trained by gradient-based optimizers.
+
+The decision function is ``X @ coef_.T + intercept_`` (one column for binary
+problems, one per class otherwise), trained on the chosen loss plus an L2 penalty.
+
+Parameters
+----------
+loss : {{'log_loss', 'hinge', 'squared_hinge', 'modified_huber'}}, default='log_loss'
+    'log_loss' is logistic regression (softmax for several classes); 'hinge' is the
+    linear SVM loss (multiclass form ``sum_{{j != y}} max(0, f_j - f_y + 1)``),
+    'squared_hinge' its square, 'modified_huber' a smoothed hinge that also gives
+    probabilities.
+fit_intercept : bool, default=True
+    Whether to learn the intercept.
+{COMMON_PARAMETERS_DOC.format(optimizer="adam", max_iter=200, alpha=1.0)}
+Attributes
+----------
+coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    Weights of the decision function.
+intercept_ : ndarray of shape (1,) or (n_classes,)
+    Intercepts of the decision function (zeros when ``fit_intercept=False``).
+{COMMON_ATTRIBUTES_DOC}
+See Also
+--------
+IWMLPClassifier : the same interface with hidden layers.
+
+Examples
+--------
+>>> from sklearn.datasets import load_breast_cancer
+>>> from sklearn.preprocessing import StandardScaler
+>>> from sklearn_iw import IWLogisticRegression
+>>> X, y = load_breast_cancer(return_X_y=True)
+>>> X = StandardScaler().fit_transform(X)
+>>> clf = IWLogisticRegression(random_state=0).fit(X, y)
+>>> clf.coef_.shape
+(1, 30)
+"""

@@ -1,0 +1,145 @@
+"""IWMLPClassifier: a multi-layer perceptron trained by the package's engine."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ._base import COMMON_ATTRIBUTES_DOC, COMMON_PARAMETERS_DOC, BaseIWClassifier
+from ._layers import init_linear, make_activation, resolve_init
+
+
+class IWMLPClassifier(BaseIWClassifier):
+    _supports_multilabel = True
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        init="auto",
+        dropout=0.0,
+        batch_norm=False,
+        optimizer="adam",
+        lr_schedule="constant",
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        alpha=1e-4,
+        class_weight=None,
+        update_clip=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.init = init
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.alpha = alpha
+        self.class_weight = class_weight
+        self.update_clip = update_clip
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _build_module(self, n_features: int, n_outputs: int) -> nn.Module:
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+        if any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        init = resolve_init(self.init, self.activation)
+        layers: list[nn.Module] = []
+        width = n_features
+        for size in sizes:
+            linear = nn.Linear(width, size, bias=not self.batch_norm)
+            init_linear(linear, init)
+            layers.append(linear)
+            if self.batch_norm:
+                layers.append(nn.BatchNorm1d(size))
+            layers.append(make_activation(self.activation, size))
+            if self.dropout:
+                layers.append(nn.Dropout(self.dropout))
+            width = size
+        output = nn.Linear(width, n_outputs)
+        init_linear(output, "glorot_uniform")
+        layers.append(output)
+        return nn.Sequential(*layers)
+
+    def _set_fitted_weights(self) -> None:
+        linears = [m for m in self.net_.module_ if isinstance(m, nn.Linear)]
+        self.coefs_ = [m.weight.detach().cpu().numpy().T.copy() for m in linears]
+        self.intercepts_ = [
+            (m.bias if m.bias is not None else m.weight.new_zeros(m.out_features))
+            .detach()
+            .cpu()
+            .numpy()
+            .copy()
+            for m in linears
+        ]
+
+
+IWMLPClassifier.__doc__ = f"""Multi-layer perceptron classifier trained by gradient-based optimizers.
+
+Hidden layers ``Linear -> [BatchNorm] -> activation -> [Dropout]``, then a linear output
+layer: one logistic output for binary problems, softmax outputs for several classes,
+independent logistic outputs for multilabel indicator targets (as scikit-learn's
+``MLPClassifier``).
+
+Parameters
+----------
+hidden_layer_sizes : int or tuple of int, default=(100,)
+    Number of units of each hidden layer.
+activation : str, default='relu'
+    Hidden-unit activation: 'identity', 'logistic', 'tanh', 'lecun_tanh'
+    (``1.7159 tanh(2x/3)``), 'relu', 'leaky_relu', 'prelu', 'elu', 'selu', 'gelu',
+    'silu', 'softplus' or 'gaussian' (``exp(-x^2)``).
+init : str, default='auto'
+    Hidden-weight initialisation: 'auto' (He for the ReLU family, LeCun normal for
+    SELU, Glorot otherwise), 'lecun_normal', 'lecun_uniform', 'glorot_normal',
+    'glorot_uniform', 'he_normal', 'he_uniform', 'orthogonal' or 'sparse'. Biases start
+    at zero; the output layer uses Glorot uniform.
+dropout : float, default=0.0
+    Dropout probability after each hidden activation (training only).
+batch_norm : bool, default=False
+    Batch normalisation before each hidden activation (hidden layers then have no
+    bias: the normalisation's shift replaces it).
+{COMMON_PARAMETERS_DOC.format(optimizer="adam", max_iter=200, alpha=1e-4)}
+Attributes
+----------
+coefs_ : list of ndarray
+    ``coefs_[i]`` has shape (fan_in, fan_out): the weights of layer ``i``.
+intercepts_ : list of ndarray
+    ``intercepts_[i]`` has shape (fan_out,): the biases of layer ``i`` (zeros for hidden
+    layers with ``batch_norm``).
+{COMMON_ATTRIBUTES_DOC}
+See Also
+--------
+IWLogisticRegression : the linear model with the same interface.
+
+Examples
+--------
+>>> from sklearn.datasets import load_digits
+>>> from sklearn_iw import IWMLPClassifier
+>>> X, y = load_digits(return_X_y=True)
+>>> clf = IWMLPClassifier(hidden_layer_sizes=(32,), max_iter=5, random_state=0)
+>>> clf.fit(X / 16, y).predict(X[:3] / 16).shape
+(3,)
+"""
