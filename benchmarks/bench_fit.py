@@ -60,8 +60,10 @@ def main() -> None:
     rows = [("sklearn MLPClassifier (anchor)", sklearn_mlp, X)]
     rows.append(("IWMLPClassifier float64", iw_mlp, X))
     rows.append(("IWMLPClassifier float32", iw_mlp, X.astype(np.float32)))
-    print(f"make_classification(20000, 50), hidden (100,), adam, batch 200, {EPOCHS} epochs, "
-          f"median of {args.repeats}, torch threads {torch.get_num_threads()}")
+    print(
+        f"make_classification(20000, 50), hidden (100,), adam, batch 200, {EPOCHS} epochs, "
+        f"median of {args.repeats}, torch threads {torch.get_num_threads()}"
+    )
     print(f"{'model':<32} {'fit s':>8} {'ratio':>7} {'train acc':>10}")
     anchor = None
     for name, factory, data in rows:

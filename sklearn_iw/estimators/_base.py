@@ -14,7 +14,6 @@ from functools import partial
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, LRScheduler, PrintLog
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.model_selection import train_test_split
@@ -22,6 +21,7 @@ from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping, LRScheduler, PrintLog
 from torch import nn
 
 from ..solvers import resolve_optimizer, resolve_schedule
@@ -130,8 +130,10 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
 
         def non_negative(name):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not (
-                value >= 0 and np.isfinite(value)
+            if (
+                not isinstance(value, numbers.Real)
+                or isinstance(value, bool)
+                or not (value >= 0 and np.isfinite(value))
             ):
                 raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
 
@@ -143,8 +145,9 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
             non_negative("update_clip")
             if self.update_clip == 0:
                 raise ValueError("update_clip must be positive or None, got 0.")
-        if not (isinstance(self.validation_fraction, numbers.Real) and
-                0 < self.validation_fraction < 1):
+        if not (
+            isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1
+        ):
             raise ValueError(
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}."
             )
@@ -326,8 +329,9 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self._seed + self.n_iter_)
             if not incremental:
-                module = self._build_module(X.shape[1], ClassificationLoss.n_outputs(
-                    self.task_, len(self.classes_)))
+                module = self._build_module(
+                    X.shape[1], ClassificationLoss.n_outputs(self.task_, len(self.classes_))
+                )
                 self.net_ = self._make_engine(module, spec, schedule, device, dtype)
                 self.net_.initialize()
             engine = self.net_
@@ -447,8 +451,10 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         module.eval()
         with torch.no_grad():
             X_t = torch.as_tensor(X, dtype=param.dtype, device=param.device)
-            return torch.cat([module(chunk) for chunk in X_t.split(8192)]) if len(X_t) else (
-                module(X_t)
+            return (
+                torch.cat([module(chunk) for chunk in X_t.split(8192)])
+                if len(X_t)
+                else (module(X_t))
             )
 
     def decision_function(self, X):

@@ -89,10 +89,13 @@ class TensorBatches:
             data = data.take(order)
         for start in range(0, n, self.batch_size):
             stop = start + self.batch_size
-            yield data.X[start:stop], (
-                data.y[start:stop],
-                data.weight[start:stop],
-                order[start:stop],
+            yield (
+                data.X[start:stop],
+                (
+                    data.y[start:stop],
+                    data.weight[start:stop],
+                    order[start:stop],
+                ),
             )
 
 

@@ -96,7 +96,7 @@ class IWMLPClassifier(BaseIWClassifier):
         ]
 
 
-IWMLPClassifier.__doc__ = f"""Multi-layer perceptron classifier trained by gradient-based optimizers.
+IWMLPClassifier.__doc__ = f"""Multi-layer perceptron classifier trained by gradient-based rules.
 
 Hidden layers ``Linear -> [BatchNorm] -> activation -> [Dropout]``, then a linear output
 layer: one logistic output for binary problems, softmax outputs for several classes,
