@@ -4,6 +4,7 @@ Nothing in this package knows about estimators: specs turn parameters into
 ``torch.optim.Optimizer`` objects and solvers are pure tensor functions.
 """
 
+from ._gram import per_sample_gram, per_sample_gram_functional
 from ._optimizers import (
     GD,
     LBFGS,
@@ -12,12 +13,26 @@ from ._optimizers import (
     Adadelta,
     Adagrad,
     Adam,
+    DeltaBarDelta,
+    DeltaDelta,
     Momentum,
     Nesterov,
     OptimizerSpec,
+    Quickprop,
     RMSprop,
     Rprop,
     resolve_optimizer,
+)
+from ._rules import (
+    AdagradOptimizer,
+    DeltaBarDeltaOptimizer,
+    DeltaDeltaOptimizer,
+    MomentumOptimizer,
+    NesterovOptimizer,
+    QuickpropOptimizer,
+    RMSpropOptimizer,
+    RpropOptimizer,
+    RuleOptimizer,
 )
 from ._schedules import (
     SCHEDULES,
@@ -43,12 +58,24 @@ __all__: list[str] = [
     "Adadelta",
     "Adagrad",
     "Adam",
+    "DeltaBarDelta",
+    "DeltaDelta",
     "Momentum",
     "Nesterov",
     "OptimizerSpec",
+    "Quickprop",
     "RMSprop",
     "Rprop",
     "resolve_optimizer",
+    "AdagradOptimizer",
+    "DeltaBarDeltaOptimizer",
+    "DeltaDeltaOptimizer",
+    "MomentumOptimizer",
+    "NesterovOptimizer",
+    "QuickpropOptimizer",
+    "RMSpropOptimizer",
+    "RpropOptimizer",
+    "RuleOptimizer",
     "Constant",
     "Cosine",
     "CosineRestarts",
@@ -60,4 +87,6 @@ __all__: list[str] = [
     "Plateau",
     "ScheduleSpec",
     "resolve_schedule",
+    "per_sample_gram",
+    "per_sample_gram_functional",
 ]

@@ -1,0 +1,159 @@
+"""Benchmarks of the importance-weights machinery.
+
+Sections (one function each, selected with ``--sections``):
+
+a. Per-sample Gram matrix: the hook fast path (``per_sample_gram``) against the
+   ``torch.func`` path that materialises per-sample gradients
+   (``per_sample_gram_functional``), on an MLP 64-100(relu)-10 fed with scaled digits.
+
+Run with ``python benchmarks/bench_iw.py [--device cpu|cuda]`` (``PYTHONPATH=.`` if the
+package is not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+from torch.profiler import ProfilerActivity, profile
+
+from sklearn_iw.solvers import per_sample_gram, per_sample_gram_functional
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_time(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Median wall time of ``fn`` in seconds, after two warm-up calls."""
+    for _ in range(2):
+        fn()
+    times = []
+    for _ in range(repeats):
+        _synchronize(device)
+        start = time.perf_counter()
+        fn()
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_memory(fn: Callable[[], object], device: torch.device) -> int:
+    """Peak bytes allocated by torch during ``fn`` above what was live before.
+
+    CUDA: the caching allocator's ``max_memory_allocated``. CPU: the allocation and free
+    records of ``torch.profiler(profile_memory=True)`` replayed in time order (the
+    profiler sees every CPU tensor allocation, which ``tracemalloc`` does not). Both count
+    tensor storage only, not allocator caching or Python objects.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    with warnings.catch_warnings():
+        # Newer torch warns that events are per cycle; one call is one cycle here.
+        warnings.filterwarnings("ignore", message=".*Profiler clears events")
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn()
+    records = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    live = peak = 0
+    for record in sorted(records, key=lambda e: e.start_ns()):
+        live += record.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
+def _digits_batch(
+    batch_size: int, device: torch.device, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A minibatch of standardised digits, drawn with replacement (1797 samples in all)."""
+    data = load_digits()
+    X = StandardScaler().fit_transform(data.data).astype(np.float32)
+    idx = np.random.default_rng(seed).choice(len(X), size=batch_size, replace=True)
+    return torch.from_numpy(X[idx]).to(device), torch.from_numpy(data.target[idx]).to(device)
+
+
+def _cross_entropy(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(output, y, reduction="none")
+
+
+def section_gram(
+    device: torch.device, repeats: int, batch_sizes: Sequence[int] = (100, 500, 2000)
+) -> None:
+    """(a) Gram matrix of per-sample gradients: hook fast path versus ``torch.func``."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 100), nn.ReLU(), nn.Linear(100, 10)).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(
+        f"(a) per-sample Gram, MLP 64-100(relu)-10 ({n_params} params), float32, {device}; "
+        f"median of {repeats} after warm-up. fast = per_sample_gram (hooked forward + one "
+        "backward, also returns the losses); func = per_sample_gram_functional (vmap(grad))."
+    )
+    print("    peak = torch tensor bytes live at the peak of the call, above the baseline.")
+    header = (
+        f"{'B':>6} {'fast ms':>9} {'func ms':>9} {'speed-up':>9} "
+        f"{'fast MiB':>9} {'func MiB':>9} {'mem ratio':>9} {'rel err':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for batch_size in batch_sizes:
+        X, y = _digits_batch(batch_size, device)
+
+        def fast(X: torch.Tensor = X, y: torch.Tensor = y) -> torch.Tensor:
+            return per_sample_gram(model, _cross_entropy, X, y)[0]
+
+        def func(X: torch.Tensor = X, y: torch.Tensor = y) -> torch.Tensor:
+            return per_sample_gram_functional(model, _cross_entropy, X, y)
+
+        reference = func()
+        rel_err = ((fast() - reference).abs().max() / reference.abs().max()).item()
+        t_fast = median_time(fast, device, repeats)
+        t_func = median_time(func, device, repeats)
+        m_fast = peak_memory(fast, device)
+        m_func = peak_memory(func, device)
+        print(
+            f"{batch_size:>6} {1e3 * t_fast:>9.2f} {1e3 * t_func:>9.2f} {t_func / t_fast:>8.1f}x "
+            f"{m_fast / 2**20:>9.2f} {m_func / 2**20:>9.2f} {m_func / m_fast:>8.1f}x "
+            f"{rel_err:>9.1e}"
+        )
+    print()
+
+
+SECTIONS: dict[str, Callable[[torch.device, int], None]] = {"a": section_gram}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line and run the selected sections."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--repeats", type=int, default=15, help="timed calls per case")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--sections", default="".join(SECTIONS), help="letters of the sections to run"
+    )
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda requested but CUDA is not available")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    for letter in args.sections:
+        SECTIONS[letter](device, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Optimizer specs behave as scikit-learn estimators and validate their hyperparameters."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from sklearn.base import clone
+
+from sklearn_iw.solvers import OPTIMIZERS, OptimizerSpec, resolve_optimizer
+
+FULL_BATCH = {"gd", "rprop", "quickprop", "delta_delta", "delta_bar_delta", "lbfgs"}
+
+# Values outside the domain of one hyperparameter (beyond nan, a string, None or a bool).
+OUT_OF_RANGE = [
+    ("gd", {"lr": 0.0}),
+    ("sgd", {"lr": -0.1}),
+    ("momentum", {"momentum": -0.5}),
+    ("momentum", {"momentum": 1.0}),
+    ("nesterov", {"momentum": 1.5}),
+    ("adagrad", {"eps": 0.0}),
+    ("rmsprop", {"gamma": 1.0}),
+    ("adadelta", {"rho": 1.0}),
+    ("adam", {"beta1": 1.0}),
+    ("adam", {"beta2": 1.0}),
+    ("rprop", {"eta_plus": 1.0}),
+    ("rprop", {"eta_minus": 1.0}),
+    ("rprop", {"eta_minus": 0.0}),
+    ("rprop", {"step_min": 1.0, "step_max": 0.5}),
+    ("quickprop", {"mu_max": 0.0}),
+    ("delta_delta", {"gamma": -1.0}),
+    ("delta_delta", {"lr_min": 1.0, "lr_max": 0.5}),
+    ("delta_bar_delta", {"kappa": -0.01}),
+    ("delta_bar_delta", {"phi": 1.5}),
+    ("delta_bar_delta", {"theta": 1.0}),
+    ("lbfgs", {"max_iter": 0}),
+    ("lbfgs", {"history_size": 2.5}),
+]
+
+
+def _parameter() -> list[torch.nn.Parameter]:
+    return [torch.nn.Parameter(torch.ones(3))]
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_spec_is_an_estimator(name):
+    spec = OPTIMIZERS[name]()
+    assert spec.name == name
+    assert spec.full_batch == (name in FULL_BATCH)
+    params = spec.get_params()
+    assert params, "every spec has hyperparameters"
+    changed = {key: value * 0.5 for key, value in params.items()}
+    assert spec.set_params(**changed) is spec
+    assert spec.get_params() == changed
+    copy = clone(spec)
+    assert copy is not spec and copy.get_params() == changed
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_default_spec_builds_and_steps(name):
+    params = _parameter()
+    optimizer = OPTIMIZERS[name]().build(params)
+    assert isinstance(optimizer, torch.optim.Optimizer)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = (params[0] - 2.0).square().sum()
+        loss.backward()
+        return loss
+
+    first = closure().item()
+    for _ in range(5):
+        optimizer.step(closure)
+    assert closure().item() < first
+
+
+@pytest.mark.parametrize("bad", [math.nan, "0.1", None, True])
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_any_hyperparameter_rejects_garbage(name, bad):
+    for key in OPTIMIZERS[name]().get_params():
+        spec = OPTIMIZERS[name](**{key: bad})
+        with pytest.raises(ValueError, match=key):
+            spec.build(_parameter())
+
+
+@pytest.mark.parametrize(("name", "hyper"), OUT_OF_RANGE)
+def test_out_of_range_hyperparameter_raises_at_build(name, hyper):
+    spec = OPTIMIZERS[name](**hyper)  # construction never validates (scikit-learn rule)
+    with pytest.raises(ValueError, match=type(spec).__name__):
+        spec.build(_parameter())
+
+
+def test_resolve_optimizer():
+    for name, cls in OPTIMIZERS.items():
+        assert type(resolve_optimizer(name)) is cls
+    spec = OPTIMIZERS["rprop"](eta_plus=1.5)
+    resolved = resolve_optimizer(spec)
+    assert isinstance(resolved, OptimizerSpec) and resolved is not spec
+    assert resolved.get_params() == spec.get_params()
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        resolve_optimizer("newton")
