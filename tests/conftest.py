@@ -1,6 +1,12 @@
 """Test-session settings shared by every test module."""
 
-import torch
+import os
+
+# scikit-learn's array-API check (run with NumPy inputs) needs SciPy's array-API mode,
+# which is read when SciPy is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import torch  # noqa: E402
 
 # The models under test are tiny: one intra-op thread per pytest worker avoids
 # oversubscribing the CI machine's two cores (pytest -n 2), which slows tests down.

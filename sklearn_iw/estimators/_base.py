@@ -21,11 +21,20 @@ from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, LRScheduler, PrintLog
+from skorch.callbacks import EarlyStopping, PrintLog
 from torch import nn
 
-from ..solvers import resolve_optimizer, resolve_schedule
-from ._engine import SplitData, TensorData, TrainingEngine, ValidAccuracy, _build_schedule
+from ..solvers import ImportanceWeightsOptimizer, resolve_optimizer, resolve_schedule
+from ._engine import (
+    ContinuingLRScheduler,
+    LeaveOneOutBound,
+    SplitData,
+    TensorData,
+    TrainingEngine,
+    ValidAccuracy,
+    _build_schedule,
+    content_keys,
+)
 from ._losses import PROBA_LOSSES, ClassificationLoss
 
 COMMON_PARAMETERS_DOC = """\
@@ -57,7 +66,10 @@ COMMON_PARAMETERS_DOC = """\
         L2 penalty: the objective is the weighted mean loss plus
         ``alpha / (2 * sum(sample_weight)) * sum ||W||^2`` over weight matrices
         (biases are not penalised). With full batches, ``alpha=1`` gives the
-        minimiser of scikit-learn's ``LogisticRegression(C=1)``.
+        minimiser of scikit-learn's ``LogisticRegression(C=1)``. With
+        ``optimizer='importance_weights'`` it is a decoupled weight decay per step,
+        ``W <- (1 - lr * alpha) W``, independent of the number of samples (which the
+        leave-one-out bound needs).
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
     update_clip : float or None, default=None
@@ -314,14 +326,18 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         train_idx, valid_idx = self._split(y_enc)
         y_dtype = torch.float64 if self.task_ == "multilabel" else torch.int64
 
-        def tensors(index):
+        def tensors(index, keyed=False):
             return TensorData(
                 torch.as_tensor(X[index], dtype=dtype, device=device),
                 torch.as_tensor(y_enc[index], dtype=y_dtype, device=device),
                 torch.as_tensor(weight[index], dtype=dtype, device=device),
+                content_keys(X[index], y_enc[index]) if keyed else None,
             )
 
-        data = SplitData(tensors(train_idx), tensors(valid_idx) if valid_idx is not None else None)
+        data = SplitData(
+            tensors(train_idx, keyed=spec.keyed_batches),
+            tensors(valid_idx) if valid_idx is not None else None,
+        )
         train_weight = weight[train_idx]
         n_epochs = self.max_iter if epochs is None else epochs
 
@@ -337,12 +353,18 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
             engine = self.net_
             engine.batch_size = self._batch_size(len(train_idx), spec.full_batch)
             engine.weight_scale = float(train_weight.mean())
-            engine.l2_coef = self.alpha / float(train_weight.sum())
+            engine.batch_seed = self._seed
+            iw = isinstance(engine.optimizer_, ImportanceWeightsOptimizer)
+            # Importance weights apply alpha as a per-step decay that must not depend on n.
+            engine.l2_coef = self.alpha if iw else self.alpha / float(train_weight.sum())
+            if iw and not (incremental and len(engine.optimizer_.ever_active) == len(train_idx)):
+                engine.optimizer_.reset_samples(len(train_idx), device, dtype)
             n_before = len(engine.history)
             engine.partial_fit(data, None, epochs=n_epochs)
 
         self._record_history(n_before, len(train_idx))
         self._set_fitted_weights()
+        self._record_importance_weights(iw, incremental, len(train_idx))
         if epochs is None and self._ran_out_of_epochs(n_before):
             warnings.warn(
                 f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached and the "
@@ -379,7 +401,7 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         callbacks = [
             (
                 "lr_schedule",
-                LRScheduler(
+                ContinuingLRScheduler(
                     policy=partial(_build_schedule, schedule, self.max_iter),
                     monitor="valid_loss" if self.early_stopping else "train_loss",
                     event_name="event_lr",
@@ -398,6 +420,8 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
                 ),
             ),
         ]
+        # Before "stopping": EarlyStopping ends an epoch by raising, skipping later callbacks.
+        callbacks.insert(1, ("loo_bound", LeaveOneOutBound(self.n_iter_no_change, self.tol)))
         if self.early_stopping:
             callbacks.insert(0, ("valid_acc", ValidAccuracy()))
         criterion = ClassificationLoss(self._loss_name(), self.task_)
@@ -435,6 +459,48 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
                 "The training loss became non-finite (NaN or inf): the optimizer diverged. "
                 "Scale the features or lower the learning rate."
             )
+
+    def _loo_obstacle(self, incremental: bool, n_train: int) -> str | None:
+        """Why the leave-one-out bound cannot hold for this fit, or None if it holds."""
+        if self.early_stopping:
+            return "early_stopping holds out a validation split that depends on every sample"
+        if isinstance(self.class_weight, str):
+            return "class_weight='balanced' depends on the class counts of every sample"
+        if resolve_schedule(self.lr_schedule).name == "plateau":
+            return "the 'plateau' schedule reacts to the training loss of every sample"
+        if incremental:
+            return "training continued from an earlier fit (partial_fit or warm_start)"
+        if any(isinstance(m, nn.Dropout) and m.p > 0 for m in self.net_.module_.modules()):
+            return "dropout masks are drawn per batch, not keyed by sample"
+        batch = self.net_.batch_size
+        if -(-n_train // batch) != -(-(n_train - 1) // batch):
+            return (
+                f"with {n_train} samples and batches of {batch}, removing one sample changes "
+                "the number of batches"
+            )
+        return None
+
+    def _record_importance_weights(self, iw: bool, incremental: bool, n_train: int) -> None:
+        if not iw:
+            self._loo_reason = "the optimizer is not 'importance_weights'"
+            return
+        optimizer = self.net_.optimizer_
+        self.importance_weights_ = optimizer.importance_weights.cpu().numpy().copy()
+        self.support_ = np.flatnonzero(optimizer.ever_active.cpu().numpy())
+        self.loo_bound_curve_ = [float(v) for v in self.net_.history[:, "loo_bound"]]
+        self._loo_reason = self._loo_obstacle(incremental, n_train)
+        if self._loo_reason is not None:
+            warnings.warn(f"loo_bound_ is NaN: {self._loo_reason}.", UserWarning, stacklevel=4)
+
+    @property
+    def loo_bound_(self) -> float:
+        """Leave-one-out error bound of importance weights (NaN, with a warning, where it
+        cannot hold: another optimizer, dropout, early stopping, ...)."""
+        check_is_fitted(self)
+        if self._loo_reason is not None:
+            warnings.warn(f"loo_bound_ is NaN: {self._loo_reason}.", UserWarning, stacklevel=2)
+            return float("nan")
+        return self.loo_bound_curve_[-1]
 
     def _ran_out_of_epochs(self, n_before: int) -> bool:
         stopper = dict(self.net_.callbacks_)["stopping"]

@@ -12,11 +12,36 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
 
-from ..solvers import OptimizerSpec
+from ..solvers import ImportanceWeightsOptimizer, OptimizerSpec
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a bijective avalanche hash of uint64 values."""
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def content_keys(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each sample's features and label, independent of its position.
+
+    Keyed batches are drawn from these, so that deleting a sample from the data set leaves
+    every other sample's batch unchanged.
+    """
+    X = np.ascontiguousarray(X)
+    bits = X.view(np.uint64) if X.dtype.itemsize == 8 else X.view(np.uint32).astype(np.uint64)
+    labels = np.ascontiguousarray(y, dtype=np.float64).reshape(len(X), -1).view(np.uint64)
+    keys = np.zeros(len(X), dtype=np.uint64)
+    for column in np.hstack([labels, bits.reshape(len(X), -1)]).T:
+        keys = _mix64(keys ^ column)
+    return keys
 
 
 @dataclass
@@ -31,11 +56,14 @@ class TensorData:
         Encoded targets (class indices, or a 0/1 matrix for multilabel).
     weight : torch.Tensor
         Per-sample weights (sample_weight times class weight), shape (n_samples,).
+    key : numpy.ndarray or None, default=None
+        Content hashes (:func:`content_keys`) for keyed batches, else None.
     """
 
     X: torch.Tensor
     y: torch.Tensor
     weight: torch.Tensor
+    key: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -63,32 +91,64 @@ class TensorBatches:
     data : TensorData
         The samples.
     batch_size : int
-        Samples per batch (the last batch may be smaller).
+        Samples per batch (the last batch may be smaller; keyed batches vary around it).
     shuffle : bool
-        Draw a new permutation of the samples at each pass (from torch's global
-        generator, which the estimator seeds from ``random_state``).
+        Draw a new order at each pass. Plain batches use a permutation from torch's global
+        generator (seeded by the estimator from ``random_state``). When ``data.key`` is
+        set, pass ``e`` puts each sample in bucket ``floor(u * n_batches)`` with
+        ``u = hash(key, seed, e)`` uniform in [0, 1): membership depends only on the
+        sample's own content, so deleting a sample leaves the other batches unchanged.
+    seed : int, default=0
+        Seed of keyed batches.
+    first_epoch : int, default=0
+        Number of passes made before (continued fits draw new batches).
     """
 
-    def __init__(self, data: TensorData, batch_size: int, shuffle: bool):
+    def __init__(
+        self,
+        data: TensorData,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        first_epoch: int = 0,
+    ):
         self.data = data
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = first_epoch
 
     def __len__(self) -> int:
         return -(-len(self.data) // self.batch_size)
 
+    def _keyed_order(self) -> tuple[torch.Tensor, list[int]]:
+        n_batches = len(self)
+        salt = _mix64(np.array([self.seed * 1_000_003 + self.epoch], dtype=np.uint64))
+        unit = (_mix64(self.data.key ^ salt) >> np.uint64(11)) * 2.0**-53
+        bucket = np.minimum((unit * n_batches).astype(np.int64), n_batches - 1)
+        order = np.argsort(bucket, kind="stable")
+        sizes = np.bincount(bucket, minlength=n_batches)
+        return torch.from_numpy(order).to(self.data.y.device), sizes[sizes > 0].tolist()
+
     def __iter__(self) -> Iterator[tuple]:
         data = self.data
         n = len(data)
-        device = data.y.device
-        order = torch.arange(n, device=device)
-        if self.shuffle and n > self.batch_size:
+        if self.shuffle and data.key is not None:
+            order, sizes = self._keyed_order()
+        elif self.shuffle and n > self.batch_size:
+            order, sizes = torch.randperm(n).to(data.y.device), None
+        else:
+            order, sizes = torch.arange(n, device=data.y.device), None
+        if sizes is None:
+            sizes = [min(self.batch_size, n - start) for start in range(0, n, self.batch_size)]
+        self.epoch += 1
+        if self.shuffle:
             # One gather per epoch makes every batch a contiguous slice (a view): cheaper
             # than gathering each batch.
-            order = torch.randperm(n).to(device)
             data = data.take(order)
-        for start in range(0, n, self.batch_size):
-            stop = start + self.batch_size
+        start = 0
+        for size in sizes:
+            stop = start + size
             yield (
                 data.X[start:stop],
                 (
@@ -97,6 +157,7 @@ class TensorBatches:
                     order[start:stop],
                 ),
             )
+            start = stop
 
 
 class ValidAccuracy(Callback):
@@ -117,9 +178,92 @@ class ValidAccuracy(Callback):
             net.history.record("valid_acc", self.correct_ / self.total_)
 
 
+class LeaveOneOutBound(Callback):
+    """Record the importance-weights leave-one-out bound of each epoch as ``loo_bound``.
+
+    ``loo_bound = (|A| + #{k not in A: the current model misclassifies k}) / n`` where
+    ``A`` is the set of samples that had a positive importance weight at any step, plus
+    the samples whose removal could change the epoch at which training stops: this
+    callback replays the stopping rule (``EarlyStopping`` on ``train_loss``, absolute
+    threshold ``tol``, ``patience`` epochs) for every hypothetical run without sample
+    ``k``, whose epoch losses are ``(S - w_k E_k) / (W - w_k)``.
+
+    Parameters
+    ----------
+    patience : int
+        Epochs without improvement before training stops.
+    tol : float
+        Improvement that resets the patience counter.
+    """
+
+    def __init__(self, patience: int, tol: float):
+        self.patience = patience
+        self.tol = tol
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_ = None
+        self.misses_ = None
+        self.stopped_at_ = None
+        self.epoch_ = 0
+
+    def _replay_stopping(self, data: TensorData, losses: torch.Tensor) -> torch.Tensor:
+        """Advance the stopping rule of the run and of every run without one sample.
+
+        Returns the samples whose run has, so far, stopped at another epoch than the
+        actual run (the last entry of the replayed vector).
+        """
+        weight = data.weight.double()
+        contributions = weight * losses.double()
+        total, total_weight = contributions.sum(), weight.sum()
+        without = (total - contributions) / (total_weight - weight).clamp_min(1e-300)
+        scores = torch.cat([without, (total / total_weight).reshape(1)])
+        if self.best_ is None:
+            self.best_ = torch.full_like(scores, float("inf"))
+            self.misses_ = torch.zeros_like(scores, dtype=torch.long)
+            self.stopped_at_ = torch.full_like(self.misses_, -1)
+        improved = scores < self.best_
+        self.best_ = torch.where(improved, scores - self.tol, self.best_)
+        self.misses_ = torch.where(improved, 0, self.misses_ + 1)
+        newly = (self.misses_ == self.patience) & (self.stopped_at_ < 0)
+        self.stopped_at_[newly] = self.epoch_
+        self.epoch_ += 1
+        return self.stopped_at_[:-1] != self.stopped_at_[-1]
+
+    def on_epoch_end(self, net, dataset_train=None, **kwargs):
+        optimizer = net.optimizer_
+        if not isinstance(optimizer, ImportanceWeightsOptimizer):
+            return
+        unstable = self._replay_stopping(dataset_train, optimizer.last_losses)
+        module = net.module_
+        module.eval()
+        with torch.no_grad():
+            output = torch.cat([module(chunk) for chunk in dataset_train.X.split(8192)])
+        hit = net.criterion_.predict(output) == dataset_train.y.long()
+        if hit.ndim > 1:
+            hit = hit.all(dim=1)
+        counted = optimizer.ever_active | ~hit | unstable
+        net.history.record("loo_bound", float(counted.double().mean()))
+
+
 def _build_schedule(spec, n_epochs: int, optimizer, last_epoch: int = -1):
-    """Adapter with the call signature skorch's ``LRScheduler`` expects of a policy."""
-    return spec.build(optimizer, n_epochs, last_epoch=last_epoch)
+    """Adapter with the call signature skorch's ``LRScheduler`` expects of a policy.
+
+    ``last_epoch`` is ignored: :class:`ContinuingLRScheduler` builds a scheduler once
+    per fresh fit and continued fits keep it.
+    """
+    return spec.build(optimizer, n_epochs)
+
+
+class ContinuingLRScheduler(LRScheduler):
+    """skorch's ``LRScheduler`` that keeps its torch scheduler across continued fits.
+
+    skorch rebuilds the scheduler at every ``on_train_begin``, which restarts SGDR cycles
+    and forgets ``ReduceLROnPlateau``'s counters under ``partial_fit``/``warm_start``.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        if self.lr_scheduler_ is None:
+            super().on_train_begin(net, **kwargs)
 
 
 class TrainingEngine(NeuralNet):
@@ -144,6 +288,14 @@ class TrainingEngine(NeuralNet):
         (parameters with two or more dimensions; biases are not penalised).
     update_clip : float or None, default=None
         Clip every coordinate of each update to ``[-update_clip, update_clip]``.
+    batch_seed : int, default=0
+        Seed of keyed batches (importance weights).
+
+    Notes
+    -----
+    With importance weights the step is :meth:`ImportanceWeightsOptimizer.iw_step` and
+    ``l2_coef`` is a decoupled weight decay per step (``W <- (1 - lr * l2_coef) W``), so
+    that it does not depend on the number of samples (the leave-one-out bound needs that).
     """
 
     def __init__(
@@ -153,6 +305,7 @@ class TrainingEngine(NeuralNet):
         weight_scale: float = 1.0,
         l2_coef: float = 0.0,
         update_clip: float | None = None,
+        batch_seed: int = 0,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -160,6 +313,7 @@ class TrainingEngine(NeuralNet):
         self.weight_scale = weight_scale
         self.l2_coef = l2_coef
         self.update_clip = update_clip
+        self.batch_seed = batch_seed
 
     def initialize_optimizer(self, triggered_directly=None):
         """Build the optimizer from ``optimizer_spec``."""
@@ -173,7 +327,13 @@ class TrainingEngine(NeuralNet):
     def get_iterator(self, dataset, training=False):
         """Minibatches for training (shuffled), whole-chunk batches for validation."""
         if training:
-            return TensorBatches(dataset, self.batch_size, shuffle=True)
+            return TensorBatches(
+                dataset,
+                self.batch_size,
+                shuffle=True,
+                seed=self.batch_seed,
+                first_epoch=len(self.history),
+            )
         return TensorBatches(dataset, max(self.batch_size, 4096), shuffle=False)
 
     def _penalized(self) -> list[torch.Tensor]:
@@ -205,13 +365,30 @@ class TrainingEngine(NeuralNet):
                 torch._foreach_add_([p.grad for p in weights], weights, alpha=self.l2_coef)
         return step
 
+    def _importance_step(self, batch) -> dict:
+        """An importance-weights step, then decoupled weight decay outside the QP."""
+        self._set_training(True)
+        X, (target, weight, index) = batch
+        losses, _ = self.optimizer_.iw_step(self.module_, self.criterion_, X, target, weight, index)
+        if self.l2_coef:
+            lr = self.optimizer_.param_groups[0]["lr"]
+            with torch.no_grad():
+                torch._foreach_mul_(self._penalized(), 1.0 - lr * self.l2_coef)
+        loss = (weight * losses).sum() / (len(losses) * self.weight_scale)
+        return {"loss": loss, "y_pred": None}
+
+    def _step(self, batch, **fit_params) -> dict:
+        if isinstance(self.optimizer_, ImportanceWeightsOptimizer):
+            return self._importance_step(batch)
+        return super().train_step(batch, **fit_params)
+
     def train_step(self, batch, **fit_params):
         """One optimizer step; with ``update_clip`` the update is clipped elementwise."""
         if self.update_clip is None:
-            return super().train_step(batch, **fit_params)
+            return self._step(batch, **fit_params)
         params = [p for p in self.module_.parameters() if p.requires_grad]
         before = [p.detach().clone() for p in params]
-        step = super().train_step(batch, **fit_params)
+        step = self._step(batch, **fit_params)
         with torch.no_grad():
             for p, old in zip(params, before, strict=True):
                 p.copy_(old + (p - old).clamp_(-self.update_clip, self.update_clip))

@@ -80,7 +80,8 @@ def init_linear(layer: nn.Linear, init: str) -> None:
 
     Fan-based schemes: LeCun (variance ``1/fan_in``), Glorot (``2/(fan_in+fan_out)``),
     He (``2/fan_in``); uniform variants use the bound ``sqrt(3 * variance)``. 'sparse' is
-    Martens (2010)'s sparse init (90% zeros per column, the rest N(0, 0.01)).
+    Martens (2010)'s sparse init (90% zeros per column, at least one non-zero, the rest
+    N(0, 0.01)).
     """
     weight = layer.weight
     fan_out, fan_in = weight.shape
@@ -93,7 +94,13 @@ def init_linear(layer: nn.Linear, init: str) -> None:
         if init == "orthogonal":
             nn.init.orthogonal_(weight)
         elif init == "sparse":
-            nn.init.sparse_(weight, sparsity=0.9, std=0.01)
+            # torch's sparse_ zeroes ceil(0.9 * rows) entries per column, i.e. every entry
+            # of layers with <= 9 units; keep at least one non-zero weight per column.
+            rows = weight.shape[0]
+            n_zeros = min(math.ceil(0.9 * rows), rows - 1)
+            nn.init.normal_(weight, 0.0, 0.01)
+            for column in range(weight.shape[1]):
+                weight[torch.randperm(rows)[:n_zeros], column] = 0.0
         else:
             family, kind = init.split("_")
             std = math.sqrt(variance[family])

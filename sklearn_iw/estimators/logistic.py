@@ -22,7 +22,7 @@ class IWLogisticRegression(BaseIWClassifier):
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
-        alpha=1.0,
+        alpha=1e-4,
         class_weight=None,
         update_clip=None,
         device="auto",
@@ -79,7 +79,7 @@ loss : {{'log_loss', 'hinge', 'squared_hinge', 'modified_huber'}}, default='log_
     probabilities.
 fit_intercept : bool, default=True
     Whether to learn the intercept.
-{COMMON_PARAMETERS_DOC.format(optimizer="adam", max_iter=200, alpha=1.0)}
+{COMMON_PARAMETERS_DOC.format(optimizer="adam", max_iter=200, alpha=1e-4)}
 Attributes
 ----------
 coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)

@@ -96,12 +96,17 @@ class OptimizerSpec(BaseEstimator):
     full_batch : bool
         If True the engine ignores ``batch_size`` and feeds the whole training set
         as one batch (plain gradient descent, L-BFGS, the sign- and secant-based rules).
+    keyed_batches : bool
+        If True the engine forms batches by hashing each sample's content, so that
+        removing one sample leaves every other batch unchanged (the leave-one-out bound of
+        importance weights needs this); batch sizes then vary around ``batch_size``.
     optimizer_class : type of torch.optim.Optimizer
         The optimizer that :meth:`build` returns.
     """
 
     name: ClassVar[str] = ""
     full_batch: ClassVar[bool] = False
+    keyed_batches: ClassVar[bool] = False
     optimizer_class: ClassVar[type[torch.optim.Optimizer]]
     _constraints: ClassVar[dict[str, _Interval]] = {}
     _ordered: ClassVar[tuple[tuple[str, str], ...]] = ()

@@ -2,7 +2,8 @@
 
 Each spec is a small estimator (clone-able, tunable by grid search) whose
 :meth:`ScheduleSpec.build` returns a torch scheduler. Schedules step once per epoch
-(``t`` below counts epochs from 0); ``lr0`` is the optimizer's learning rate.
+(``t`` below counts epochs from 0); ``lr0`` is the optimizer's learning rate. Continued
+fits (``partial_fit``, ``warm_start``) keep the scheduler object, so schedules continue.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class ScheduleSpec(BaseEstimator):
 
     name: ClassVar[str] = ""
 
-    def build(self, optimizer: torch.optim.Optimizer, n_epochs: int, last_epoch: int = -1):
+    def build(self, optimizer: torch.optim.Optimizer, n_epochs: int):
         """Return a torch scheduler for ``optimizer``.
 
         Parameters
@@ -36,9 +37,6 @@ class ScheduleSpec(BaseEstimator):
             The optimizer whose learning rate is scheduled.
         n_epochs : int
             Number of epochs of the fit (``max_iter``), for schedules with a horizon.
-        last_epoch : int, default=-1
-            Index of the last epoch already trained (``partial_fit`` and ``warm_start``
-            continue the schedule); -1 starts it.
 
         Returns
         -------
@@ -60,8 +58,8 @@ class Constant(ScheduleSpec):
 
     name = "constant"
 
-    def build(self, optimizer, n_epochs, last_epoch=-1):
-        return lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0, last_epoch=last_epoch)
+    def build(self, optimizer, n_epochs):
+        return lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
 class Exponential(ScheduleSpec):
@@ -78,8 +76,8 @@ class Exponential(ScheduleSpec):
     def __init__(self, gamma: float = 0.97):
         self.gamma = gamma
 
-    def build(self, optimizer, n_epochs, last_epoch=-1):
-        return lr_scheduler.ExponentialLR(optimizer, gamma=self.gamma, last_epoch=last_epoch)
+    def build(self, optimizer, n_epochs):
+        return lr_scheduler.ExponentialLR(optimizer, gamma=self.gamma)
 
 
 class InverseTime(ScheduleSpec):
@@ -96,10 +94,8 @@ class InverseTime(ScheduleSpec):
     def __init__(self, decay: float = 0.1):
         self.decay = decay
 
-    def build(self, optimizer, n_epochs, last_epoch=-1):
-        return lr_scheduler.LambdaLR(
-            optimizer, partial(_inverse_time, decay=self.decay), last_epoch=last_epoch
-        )
+    def build(self, optimizer, n_epochs):
+        return lr_scheduler.LambdaLR(optimizer, partial(_inverse_time, decay=self.decay))
 
 
 class InverseSqrt(ScheduleSpec):
@@ -116,10 +112,8 @@ class InverseSqrt(ScheduleSpec):
     def __init__(self, decay: float = 1.0):
         self.decay = decay
 
-    def build(self, optimizer, n_epochs, last_epoch=-1):
-        return lr_scheduler.LambdaLR(
-            optimizer, partial(_inverse_sqrt, decay=self.decay), last_epoch=last_epoch
-        )
+    def build(self, optimizer, n_epochs):
+        return lr_scheduler.LambdaLR(optimizer, partial(_inverse_sqrt, decay=self.decay))
 
 
 class Linear(ScheduleSpec):
@@ -138,13 +132,12 @@ class Linear(ScheduleSpec):
     def __init__(self, end_factor: float = 0.01):
         self.end_factor = end_factor
 
-    def build(self, optimizer, n_epochs, last_epoch=-1):
+    def build(self, optimizer, n_epochs):
         return lr_scheduler.LinearLR(
             optimizer,
             start_factor=1.0,
             end_factor=self.end_factor,
             total_iters=max(n_epochs, 1),
-            last_epoch=last_epoch,
         )
 
 
@@ -164,9 +157,9 @@ class Cosine(ScheduleSpec):
     def __init__(self, eta_min: float = 0.0):
         self.eta_min = eta_min
 
-    def build(self, optimizer, n_epochs, last_epoch=-1):
+    def build(self, optimizer, n_epochs):
         return lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(n_epochs, 1), eta_min=self.eta_min, last_epoch=last_epoch
+            optimizer, T_max=max(n_epochs, 1), eta_min=self.eta_min
         )
 
 
@@ -193,14 +186,28 @@ class CosineRestarts(ScheduleSpec):
         self.T_mult = T_mult
         self.eta_min = eta_min
 
-    def build(self, optimizer, n_epochs, last_epoch=-1):
+    def build(self, optimizer, n_epochs):
         return lr_scheduler.CosineAnnealingWarmRestarts(
             optimizer,
             T_0=self.T_0,
             T_mult=self.T_mult,
             eta_min=self.eta_min,
-            last_epoch=last_epoch,
         )
+
+
+class _ClampedOneCycleLR(lr_scheduler.OneCycleLR):
+    """``OneCycleLR`` that stays at its final rate after the cycle instead of raising.
+
+    Continued fits (``partial_fit``, ``warm_start``) may run past ``max_iter`` epochs.
+    """
+
+    def get_lr(self):
+        epoch = self.last_epoch
+        self.last_epoch = min(epoch, self.total_steps - 1)
+        try:
+            return super().get_lr()
+        finally:
+            self.last_epoch = epoch
 
 
 class OneCycle(ScheduleSpec):
@@ -228,15 +235,12 @@ class OneCycle(ScheduleSpec):
         self.div_factor = div_factor
         self.final_div_factor = final_div_factor
 
-    def build(self, optimizer, n_epochs, last_epoch=-1):
+    def build(self, optimizer, n_epochs):
         max_lr = [group["lr"] for group in optimizer.param_groups]
-        # OneCycleLR raises when stepped past its end: one spare step, and continued fits
-        # (partial_fit) past max_iter stretch the horizon.
-        return lr_scheduler.OneCycleLR(
+        return _ClampedOneCycleLR(
             optimizer,
             max_lr=max_lr,
-            total_steps=max(n_epochs, last_epoch + 2, 1) + 1,
-            last_epoch=last_epoch,
+            total_steps=max(n_epochs, 1) + 1,
             pct_start=self.pct_start,
             div_factor=self.div_factor,
             final_div_factor=self.final_div_factor,
@@ -273,7 +277,7 @@ class Plateau(ScheduleSpec):
         self.threshold = threshold
         self.min_lr = min_lr
 
-    def build(self, optimizer, n_epochs, last_epoch=-1):
+    def build(self, optimizer, n_epochs):
         return lr_scheduler.ReduceLROnPlateau(
             optimizer,
             factor=self.factor,
