@@ -5,6 +5,7 @@ Nothing in this package knows about estimators: specs turn parameters into
 """
 
 from ._gram import per_sample_gram, per_sample_gram_functional
+from ._importance import ImportanceWeights, ImportanceWeightsOptimizer
 from ._optimizers import (
     GD,
     LBFGS,
@@ -23,6 +24,7 @@ from ._optimizers import (
     Rprop,
     resolve_optimizer,
 )
+from ._qp import BoxQPResult, box_qp_duality_gap, solve_box_qp
 from ._rules import (
     AdagradOptimizer,
     DeltaBarDeltaOptimizer,
@@ -50,6 +52,8 @@ from ._schedules import (
 )
 
 __all__: list[str] = [
+    "ImportanceWeights",
+    "ImportanceWeightsOptimizer",
     "OPTIMIZERS",
     "SCHEDULES",
     "GD",
@@ -89,4 +93,7 @@ __all__: list[str] = [
     "resolve_schedule",
     "per_sample_gram",
     "per_sample_gram_functional",
+    "BoxQPResult",
+    "box_qp_duality_gap",
+    "solve_box_qp",
 ]

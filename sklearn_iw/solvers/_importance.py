@@ -1,0 +1,201 @@
+"""Importance-weights learning (Hochreiter & Obermayer 2005): the spec and its step.
+
+For a minibatch with per-sample losses ``E_i`` and gradients ``g_i``, the step is the
+smallest update that lowers every sample's loss by a margin ``p_i`` (with slack):
+
+    primal:  min_dw 1/2 ||dw||^2 + sum_i C_i xi_i   s.t.  <-g_i, dw> >= p_i - xi_i, xi_i >= 0
+    dual:    min_a  1/2 a^T G a - p^T a              s.t.  0 <= a_i <= C_i,  G_ij = <g_i, g_j>
+    step:    dw = -sum_i a_i g_i  (one weighted backward pass of the same forward graph)
+
+``G`` comes from :func:`per_sample_gram` (no per-sample gradients are materialised for
+linear layers), ``a`` from :func:`solve_box_qp`, warm-started with the ``a`` each sample
+had at its previous visit. Written by hand: no library computes this step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ._gram import per_sample_gram
+from ._optimizers import _POSITIVE, OPTIMIZERS, OptimizerSpec
+from ._qp import solve_box_qp
+
+_MARGINS = ("loss", "constant")
+
+
+class ImportanceWeightsOptimizer(torch.optim.Optimizer):
+    """Applies importance-weights steps and remembers every sample's weight.
+
+    Unlike gradient optimizers it needs the per-sample losses of the batch, so the
+    training engine calls :meth:`iw_step` instead of ``step``.
+
+    Parameters
+    ----------
+    params : iterable of torch.nn.Parameter
+        The parameters to train.
+    lr : float
+        Factor applied to the QP step ``dw`` (the reference's learning rate).
+    p : float
+        Margin scale.
+    C : float
+        Upper bound of every importance weight, multiplied by the sample's weight.
+    margin : {'loss', 'constant'}
+        ``p_i = p * min(E_i, loss_cap)`` or ``p_i = p``.
+    loss_cap : float
+        Cap of the loss in loss-proportional margins.
+    qp_tol : float
+        Relative duality-gap tolerance of the QP solver.
+
+    Attributes
+    ----------
+    importance_weights : torch.Tensor or None
+        Last ``a_i`` of each sample (indexed by the engine's sample index).
+    ever_active : torch.Tensor or None
+        Whether ``a_i > 0`` at any step so far.
+    last_losses : torch.Tensor or None
+        Each sample's loss at its last visit (before that step's update).
+    """
+
+    def __init__(self, params, lr, p, C, margin, loss_cap, qp_tol):  # noqa: N803
+        super().__init__(params, {"lr": lr})
+        self.p = p
+        self.C = C
+        self.margin = margin
+        self.loss_cap = loss_cap
+        self.qp_tol = qp_tol
+        self.importance_weights = None
+        self.ever_active = None
+        self.last_losses = None
+
+    def reset_samples(self, n_samples: int, device: torch.device, dtype: torch.dtype) -> None:
+        """Start the per-sample memory for ``n_samples`` training samples."""
+        self.importance_weights = torch.zeros(n_samples, device=device, dtype=dtype)
+        self.ever_active = torch.zeros(n_samples, device=device, dtype=torch.bool)
+        self.last_losses = torch.zeros(n_samples, device=device, dtype=dtype)
+
+    def step(self, closure=None):
+        """Not available: importance weights need per-sample losses (see :meth:`iw_step`)."""
+        raise RuntimeError("ImportanceWeightsOptimizer is driven by iw_step(), not step().")
+
+    @torch.no_grad()
+    def iw_step(
+        self,
+        module: torch.nn.Module,
+        per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        X: torch.Tensor,
+        y: torch.Tensor,
+        weight: torch.Tensor,
+        index: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One importance-weights step on a minibatch.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            The model (its parameters are the ones this optimizer updates).
+        per_sample_loss : callable
+            ``per_sample_loss(output, y)`` returns the (B,) unreduced losses.
+        X, y : torch.Tensor
+            The minibatch.
+        weight : torch.Tensor
+            Per-sample weights (B,): ``C_i = C * weight_i``.
+        index : torch.Tensor
+            Sample indices of the batch, keys of the per-sample memory.
+
+        Returns
+        -------
+        losses : torch.Tensor
+            The (B,) per-sample losses before the step (detached).
+        alpha : torch.Tensor
+            The (B,) importance weights of the step.
+        """
+        with torch.enable_grad():
+            G, losses = per_sample_gram(module, per_sample_loss, X, y)
+        E = losses.detach()
+        if self.margin == "loss":
+            margins = self.p * E.clamp(max=self.loss_cap)
+        else:
+            margins = torch.full_like(E, self.p)
+        alpha = solve_box_qp(
+            G.detach(),
+            margins,
+            self.C * weight,
+            self.importance_weights[index],
+            tol=self.qp_tol,
+        ).alpha
+        params = [p for group in self.param_groups for p in group["params"]]
+        with torch.enable_grad():
+            grads = torch.autograd.grad(
+                (alpha * losses).sum(), params, allow_unused=True, materialize_grads=True
+            )
+        lr = self.param_groups[0]["lr"]
+        torch._foreach_add_(params, grads, alpha=-lr)
+        # torch's schedulers warn unless the wrapped step() ran; iw_step replaces it.
+        self._opt_called = True
+        self.importance_weights[index] = alpha
+        self.ever_active[index] |= alpha > 0
+        self.last_losses[index] = E
+        return E, alpha
+
+
+class ImportanceWeights(OptimizerSpec):
+    """Importance-weights learning: each step solves a small QP over per-sample gradients.
+
+    Each minibatch: per-sample losses ``E_i`` -> margins ``p_i`` -> Gram ``G`` of the
+    per-sample gradients -> importance weights ``a`` from :func:`solve_box_qp`
+    (warm-started with each sample's previous ``a``) -> ``dw = -lr * sum_i a_i g_i``. The
+    estimator's ``update_clip`` clips ``dw`` elementwise (the reference's dW cut); its
+    ``alpha`` is applied as decoupled weight decay ``W <- W - lr * alpha * W`` on weight
+    matrices after the step, outside the QP. Sample and class weights scale the bounds:
+    ``C_i = C * weight_i``.
+
+    Parameters
+    ----------
+    p : float, default=0.1
+        Margin scale: how much each step should lower each sample's loss.
+    C : float, default=1.0
+        Upper bound of each importance weight (before the sample weight).
+    margin : {'loss', 'constant'}, default='loss'
+        'loss': ``p_i = p * min(E_i, loss_cap)`` (the reference jLSTM's choice);
+        'constant': ``p_i = p``.
+    loss_cap : float, default=4.0
+        Cap of the loss in loss-proportional margins.
+    lr : float, default=1.0
+        Factor applied to the QP step.
+    qp_tol : float, default=1e-8
+        Relative duality-gap tolerance of the QP solver (floored by the solver in float32).
+    """
+
+    name = "importance_weights"
+    keyed_batches = True
+    optimizer_class = ImportanceWeightsOptimizer
+    _constraints = {
+        "p": _POSITIVE,
+        "C": _POSITIVE,
+        "margin": _MARGINS,
+        "loss_cap": _POSITIVE,
+        "lr": _POSITIVE,
+        "qp_tol": _POSITIVE,
+    }
+
+    def __init__(
+        self,
+        p: float = 0.1,
+        C: float = 1.0,  # noqa: N803
+        margin: str = "loss",
+        loss_cap: float = 4.0,
+        lr: float = 1.0,
+        qp_tol: float = 1e-8,
+    ):
+        self.p = p
+        self.C = C
+        self.margin = margin
+        self.loss_cap = loss_cap
+        self.lr = lr
+        self.qp_tol = qp_tol
+
+
+# Registered here rather than in _optimizers.py, which this module imports.
+OPTIMIZERS[ImportanceWeights.name] = ImportanceWeights
