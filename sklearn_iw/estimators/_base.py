@@ -39,8 +39,10 @@ from ._losses import PROBA_LOSSES, ClassificationLoss
 
 COMMON_PARAMETERS_DOC = """\
     optimizer : str or OptimizerSpec, default={optimizer!r}
-        The training rule: a name ('gd', 'sgd', 'momentum', 'nesterov', 'adagrad',
-        'rmsprop', 'adadelta', 'adam', 'rprop', 'lbfgs', ...) or a spec object from
+        The training rule: 'importance_weights' (each minibatch step solves a small QP
+        over the per-sample gradients, see ``ImportanceWeights``), 'gd', 'sgd',
+        'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adadelta', 'adam', 'rprop',
+        'quickprop', 'delta_delta', 'delta_bar_delta', 'lbfgs', or a spec object from
         :mod:`sklearn_iw.solvers` such as ``Adam(lr=1e-3)``; its hyperparameters are
         tunable as ``optimizer__lr``.
     lr_schedule : str or ScheduleSpec, default='constant'
@@ -489,8 +491,6 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         self.support_ = np.flatnonzero(optimizer.ever_active.cpu().numpy())
         self.loo_bound_curve_ = [float(v) for v in self.net_.history[:, "loo_bound"]]
         self._loo_reason = self._loo_obstacle(incremental, n_train)
-        if self._loo_reason is not None:
-            warnings.warn(f"loo_bound_ is NaN: {self._loo_reason}.", UserWarning, stacklevel=4)
 
     @property
     def loo_bound_(self) -> float:

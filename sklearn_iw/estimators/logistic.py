@@ -14,7 +14,7 @@ class IWLogisticRegression(BaseIWClassifier):
         loss="log_loss",
         *,
         fit_intercept=True,
-        optimizer="adam",
+        optimizer="importance_weights",
         lr_schedule="constant",
         batch_size="auto",
         max_iter=200,
@@ -79,7 +79,7 @@ loss : {{'log_loss', 'hinge', 'squared_hinge', 'modified_huber'}}, default='log_
     probabilities.
 fit_intercept : bool, default=True
     Whether to learn the intercept.
-{COMMON_PARAMETERS_DOC.format(optimizer="adam", max_iter=200, alpha=1e-4)}
+{COMMON_PARAMETERS_DOC.format(optimizer="importance_weights", max_iter=200, alpha=1e-4)}
 Attributes
 ----------
 coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)

@@ -19,7 +19,7 @@ class IWMLPClassifier(BaseIWClassifier):
         init="auto",
         dropout=0.0,
         batch_norm=False,
-        optimizer="adam",
+        optimizer="importance_weights",
         lr_schedule="constant",
         batch_size="auto",
         max_iter=200,
@@ -121,7 +121,7 @@ dropout : float, default=0.0
 batch_norm : bool, default=False
     Batch normalisation before each hidden activation (hidden layers then have no
     bias: the normalisation's shift replaces it).
-{COMMON_PARAMETERS_DOC.format(optimizer="adam", max_iter=200, alpha=1e-4)}
+{COMMON_PARAMETERS_DOC.format(optimizer="importance_weights", max_iter=200, alpha=1e-4)}
 Attributes
 ----------
 coefs_ : list of ndarray
