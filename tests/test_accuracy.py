@@ -12,6 +12,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_iw import IWLogisticRegression, IWMLPClassifier
+from sklearn_iw.solvers import OPTIMIZERS
 
 
 def _scaled_split(X, y):
@@ -50,3 +51,16 @@ def test_mlp_matches_sklearn_on_digits(optimizer):
         score = model.fit(X_train, y_train).score(X_test, y_test)
     assert model.n_iter_ <= epochs and np.max(reference.n_iter_) <= epochs
     assert score >= reference_score - 0.015, (score, reference_score)
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_every_optimizer_learns_digits(optimizer):
+    X_train, X_test, y_train, y_test = _scaled_split(*load_digits(return_X_y=True))
+    model = IWMLPClassifier(
+        hidden_layer_sizes=(64,), optimizer=optimizer, max_iter=100, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        score = model.fit(X_train, y_train).score(X_test, y_test)
+    print(f"{optimizer}: test accuracy {score:.3f} after {model.n_iter_} epochs")
+    assert score >= 0.85
