@@ -337,7 +337,18 @@ class TrainingEngine(NeuralNet):
         return TensorBatches(dataset, max(self.batch_size, 4096), shuffle=False)
 
     def _penalized(self) -> list[torch.Tensor]:
-        return [p for p in self.module_.parameters() if p.ndim >= 2 and p.requires_grad]
+        """The weight matrices (parameters with two or more dimensions), cached per module."""
+        cached = getattr(self, "_penalized_cache", (None, []))
+        if cached[0] is not self.module_:
+            weights = [p for p in self.module_.parameters() if p.ndim >= 2 and p.requires_grad]
+            cached = (self.module_, weights)
+            self._penalized_cache = cached
+        return cached[1]
+
+    def _set_training(self, training=True):
+        """Switch train/eval mode only when it changes (skorch switches at every step)."""
+        if self.module_.training != training or self.criterion_.training != training:
+            super()._set_training(training)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Weighted mean of the per-sample losses plus the L2 penalty.
