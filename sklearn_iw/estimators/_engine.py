@@ -242,7 +242,7 @@ class LeaveOneOutBound(Callback):
         if hit.ndim > 1:
             hit = hit.all(dim=1)
         counted = optimizer.ever_active | ~hit | unstable
-        net.history.record("loo_bound", float(counted.double().mean()))
+        net.history.record("loo_bound", int(counted.sum()) / len(counted))
 
 
 def _build_schedule(spec, n_epochs: int, optimizer, last_epoch: int = -1):
