@@ -315,6 +315,18 @@ class TrainingEngine(NeuralNet):
         self.update_clip = update_clip
         self.batch_seed = batch_seed
 
+    def notify(self, method_name, **cb_kwargs):
+        """Call ``method_name`` on the net and on the callbacks that define it.
+
+        Callbacks that inherit skorch's no-op are skipped: per-batch hooks are called
+        three times a step, and most callbacks only act at epoch boundaries.
+        """
+        getattr(self, method_name)(self, **cb_kwargs)
+        no_op = getattr(Callback, method_name)
+        for _, callback in self.callbacks_:
+            if getattr(type(callback), method_name, None) is not no_op:
+                getattr(callback, method_name)(self, **cb_kwargs)
+
     def initialize_optimizer(self, triggered_directly=None):
         """Build the optimizer from ``optimizer_spec``."""
         self.optimizer_ = self.optimizer_spec.build(self.module_.parameters())
@@ -351,29 +363,22 @@ class TrainingEngine(NeuralNet):
             super()._set_training(training)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Weighted mean of the per-sample losses plus the L2 penalty.
-
-        The penalty's value is added without a graph: its gradient ``l2_coef * W`` is
-        added directly in :meth:`train_step_single`, which is cheaper than
-        differentiating it.
-        """
+        """Weighted mean of the per-sample losses (the L2 penalty is added by the step)."""
         target, weight, _ = y_true
         losses = self.criterion_(y_pred, target)
-        loss = (weight * losses).sum() / (len(losses) * self.weight_scale)
-        if self.l2_coef:
-            with torch.no_grad():
-                norms = torch._foreach_norm(self._penalized())
-                penalty = 0.5 * self.l2_coef * torch.stack(norms).square().sum()
-            loss = loss + penalty
-        return loss
+        return torch.dot(weight, losses) * (1.0 / (len(losses) * self.weight_scale))
 
     def train_step_single(self, batch, **fit_params):
-        """Forward, backward, and the L2 penalty's gradient added to the weights' grads."""
+        """Forward and backward, then the L2 penalty: its gradient ``l2_coef * W`` is added
+        to the weights' gradients and its value to the loss (for closures such as L-BFGS's
+        line search), both without differentiating the penalty."""
         step = super().train_step_single(batch, **fit_params)
         if self.l2_coef:
             weights = self._penalized()
             with torch.no_grad():
                 torch._foreach_add_([p.grad for p in weights], weights, alpha=self.l2_coef)
+                flat = torch.cat([w.reshape(-1) for w in weights])
+                step["loss"] = step["loss"].detach() + 0.5 * self.l2_coef * flat.dot(flat)
         return step
 
     def _importance_step(self, batch) -> dict:
@@ -385,7 +390,7 @@ class TrainingEngine(NeuralNet):
             lr = self.optimizer_.param_groups[0]["lr"]
             with torch.no_grad():
                 torch._foreach_mul_(self._penalized(), 1.0 - lr * self.l2_coef)
-        loss = (weight * losses).sum() / (len(losses) * self.weight_scale)
+        loss = torch.dot(weight, losses) * (1.0 / (len(losses) * self.weight_scale))
         return {"loss": loss, "y_pred": None}
 
     def _step(self, batch, **fit_params) -> dict:

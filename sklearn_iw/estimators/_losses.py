@@ -64,6 +64,10 @@ class ClassificationLoss(nn.Module):
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Return the (n_samples,) losses of ``output`` against encoded ``target``."""
         if self.task == "binary":
+            if self.loss == "log_loss":  # one fused kernel for the most common case
+                return F.binary_cross_entropy_with_logits(
+                    output[:, 0], target.to(output.dtype), reduction="none"
+                )
             sign = 2.0 * target.to(output.dtype) - 1.0
             return _margin_loss(sign * output[:, 0], self.loss)
         if self.task == "multilabel":

@@ -351,7 +351,13 @@ class Adam(OptimizerSpec):
         self.eps = eps
 
     def _optimizer_kwargs(self):
-        return {"lr": self.lr, "betas": (self.beta1, self.beta2), "eps": self.eps}
+        # foreach: one kernel call per state tensor kind instead of per parameter.
+        return {
+            "lr": self.lr,
+            "betas": (self.beta1, self.beta2),
+            "eps": self.eps,
+            "foreach": True,
+        }
 
 
 class Rprop(OptimizerSpec):
