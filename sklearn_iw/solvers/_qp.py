@@ -2,41 +2,38 @@
 
 Every importance-weights step solves
 
-.. math::
-
-    \\min_{\\alpha}\\ f(\\alpha) = \\tfrac12 \\alpha^\\top G \\alpha - p^\\top \\alpha
-    \\quad \\text{s.t.}\\quad 0 \\le \\alpha_i \\le C_i,
+    min_a  f(a) = 1/2 a^T G a - p^T a   subject to  0 <= a_i <= C_i,
 
 where ``G = J J^T`` is the Gram matrix of the per-sample gradients (symmetric positive
 semi-definite, often singular) and ``p`` holds the requested per-sample loss decreases.
-It is the dual of the primal problem in the parameter step ``w = J^T alpha``
+It is the dual of the primal problem in the parameter step ``w = J^T a``,
 
-.. math::
+    min_w  P(w) = 1/2 ||w||^2 + sum_i C_i max(0, p_i - (J w)_i),
 
-    \\min_w\\ P(w) = \\tfrac12 \\lVert w \\rVert^2 + \\sum_i C_i \\max(0,\\ p_i - (J w)_i),
+so for a feasible ``a``, with ``g = G a - p``, the duality gap ``P(J^T a) - (-f(a))`` is
 
-so for any feasible ``alpha`` the duality gap ``P(J^T alpha) - (-f(alpha))`` equals
+    gap(a) = a^T G a - p^T a + sum_i C_i max(0, -g_i)
+           = sum_i  a_i max(0, g_i) + (C_i - a_i) max(0, -g_i)  >=  0:
 
-.. math::
+each coordinate contributes its own violation of the optimality conditions.
 
-    \\mathrm{gap}(\\alpha) = \\alpha^\\top G\\alpha - p^\\top\\alpha
-        + \\sum_i C_i \\max(0,\\ p_i - (G\\alpha)_i)
-      = \\sum_i \\alpha_i\\,[g_i]_+ + (C_i - \\alpha_i)\\,[-g_i]_+ \\ \\ge 0,
+Method (:func:`solve_box_qp`). A monotone working-set Newton iteration. Each iteration
+takes the free variables plus the ``k`` bound variables whose single-coordinate step would
+gain most, gathers their rows of ``G`` and factorises the block once. The candidate step is
+the minimiser over that face made feasible primal-dual-active-set style: variables that
+leave the box are fixed at the bound they cross and the others re-solved, for a few rounds
+(with a stronger proximal term if that fails, as it does on nearly singular faces). It is
+taken when it lowers ``f``; otherwise the projected Newton arc ``P(a + t d)`` is searched
+at a few fixed steps, at the classical ratio-test step and at its breakpoints, which always
+yields descent; only if rounding spoils even that is the Newton system damped
+(Levenberg-Marquardt). Where the iteration stagnates (degenerate problems with many more
+free variables than the rank of ``G``), a Mehrotra interior-point method solves the
+working set, then if need be the whole problem, and the Newton iteration polishes its
+answer into exact bounds.
 
-with ``g = G alpha - p``: every coordinate contributes its own complementarity violation.
-
-Algorithm (:func:`solve_box_qp`): a monotone projected-Newton method on a growing working
-set. Each iteration takes the free variables plus the ``k`` most violating bound variables
-(ranked by the decrease a single-coordinate step would give), factorises their Gram block
-once and evaluates, in one small batched product, several candidate points: the face
-minimiser made feasible primal-dual-active-set style (variables leaving the box are fixed
-at the violated bound and the rest re-solved, a few rounds) and the projected Newton arc
-``P(alpha + t d)``. The best candidate is taken only if it lowers ``f``; when none does, the
-Newton system is damped Levenberg-Marquardt style, which turns the arc into a projected
-gradient step and guarantees descent even on singular blocks. Since only the working set
-moves, ``G`` is touched through row gathers of the working set, never through full
-matrix-vector products, and all vector arithmetic runs in float64 whatever the dtype of
-``G`` (float32 Gram matrices are read as they are and upcast row block by row block).
+Only rows of ``G`` are read, those of working sets and supports (no full matrix-vector
+products), and all the arithmetic runs in float64 whatever the dtype of ``G``: float32 Gram
+matrices are upcast one row block at a time.
 """
 
 from __future__ import annotations
@@ -49,17 +46,31 @@ import torch
 __all__ = ["BoxQPResult", "box_qp_duality_gap", "solve_box_qp"]
 
 _WORK = torch.float64
-# Smallest relative gap a float32 Gram matrix can certify: the returned alpha is rounded to
-# float32 (relative error 6e-8) and the gradient terms it perturbs are summed over B samples.
-_FP32_TOL_FLOOR = 1e-6
-# Step lengths of the projected Newton arc evaluated next to the re-solved face minimiser.
+# Smallest tolerance a float32 problem can certify: rounding the float64 solution to
+# float32 (relative error 6e-8) already moves the relative gap of real Gram matrices,
+# whose rows cancel strongly, by about 1e-5.
+_FP32_TOL_FLOOR = 1e-4
+_MAX_ITER = 300
+# Fixed step lengths of the projected Newton arc search (its breakpoints come on top).
 _ARC_STEPS = (1.0, 0.5, 0.25, 0.125, 0.0625)
+# Ranks of the breakpoints tried by the arc search: the first eight, then geometrically
+# spaced ones, so that the path is sampled at every scale.
+_KINK_RANKS = tuple(range(8)) + tuple(int(8 * 1.4**j) for j in range(24))
 # Rounds of "fix the variables that left the box, re-solve the rest" per iteration.
 _RESOLVE_ROUNDS = 8
-# Levenberg-Marquardt damping grows by this factor after an iteration without a full step.
+# Levenberg-Marquardt: damping factor per rejected step, and the first non-zero damping
+# (relative to the largest diagonal entry) tried when a factorisation fails.
 _DAMPING_GROWTH = 100.0
-# Smallest extra relative shift tried when an undamped factorisation fails.
 _MIN_SHIFT = 1e-12
+# Stronger proximal shifts tried for the face point when the plain one fails.
+_PROXIMAL_SHIFTS = (1e-6, 1e-3)
+# The interior-point fallback (at most twice per problem: on the working set, then on the
+# whole problem) starts when the gap has not halved over this many iterations (from twice
+# this many on), after six times this many iterations, or when five of the last eight face
+# points were rejected.
+_STALL_WINDOW = 10
+_IPM_MAX_ITER = 100
+_MAX_FALLBACKS = 2
 
 
 class BoxQPResult(NamedTuple):
@@ -71,13 +82,13 @@ class BoxQPResult(NamedTuple):
         Solution, same shape, dtype and device as ``p``. Variables at a bound are exactly
         ``0.0`` or exactly ``C_i``.
     n_iter : int
-        Number of working-set Newton iterations (the largest over a batch); ``0`` when
-        nothing had to be solved.
+        Iterations (working-set Newton plus interior-point ones), the largest over a
+        batch; ``0`` when nothing had to be solved.
     gap : float
-        Relative duality gap of ``alpha`` (the largest over a batch), see
-        :func:`solve_box_qp`.
+        Relative duality gap of ``alpha``, the largest over a batch (see
+        :func:`solve_box_qp`).
     converged : bool
-        Whether ``gap`` reached the tolerance (for every problem of a batch).
+        Whether ``gap`` reached the tolerance, for every problem of a batch.
     """
 
     alpha: torch.Tensor
@@ -106,16 +117,16 @@ def box_qp_duality_gap(
     -------
     torch.Tensor
         ``alpha^T G alpha - p^T alpha + sum_i C_i max(0, p_i - (G alpha)_i)`` in float64,
-        shape ``(...)``. It is non-negative for feasible ``alpha`` and zero exactly at the
-        optima. Samples excluded by :func:`solve_box_qp` are not treated specially: pass
-        ``C_i = 0`` for them to get the gap of the restricted problem the solver reports.
+        shape ``(...)``: non-negative for feasible ``alpha``, zero exactly at the optima.
+        Samples that :func:`solve_box_qp` excludes get no special treatment; pass
+        ``C_i = 0`` for them to get the gap of the problem the solver reports on.
     """
     Gw = G.to(_WORK)
     a = alpha.to(device=G.device, dtype=_WORK)
     pw = torch.as_tensor(p, dtype=_WORK, device=G.device)
     Cw = torch.as_tensor(C, dtype=_WORK, device=G.device)
     g = (Gw @ a.unsqueeze(-1)).squeeze(-1) - pw
-    return (a * g).sum(-1) + (Cw * (-g).clamp(min=0)).expand_as(g).sum(-1)
+    return (a * g).sum(-1) + (Cw * g.clamp(max=0)).sum(-1).neg()
 
 
 def solve_box_qp(
@@ -133,93 +144,91 @@ def solve_box_qp(
     ----------
     G : torch.Tensor
         Symmetric positive semi-definite Gram matrix, float32 or float64, shape ``(B, B)``
-        or batched ``(b, B, B)``, on any device. Singular matrices are fine. Symmetry and
+        or batched ``(b, B, B)``, on any device. Singular matrices are fine; symmetry and
         semi-definiteness are assumed, not checked.
     p : torch.Tensor
         Linear term, shape ``(B,)`` or ``(b, B)``.
     C : float or torch.Tensor
-        Non-negative upper bounds: a scalar, or a tensor broadcastable to ``p`` (``C_i = 0``
-        pins ``alpha_i`` to 0).
+        Non-negative finite upper bounds: a scalar or a tensor broadcastable to ``p``
+        (``C_i = 0`` pins ``a_i`` to 0).
     alpha0 : torch.Tensor, optional
-        Warm start, shape of ``p`` (typically the previous solution for the same samples);
-        it is clipped into the box.
+        Warm start of the shape of ``p``, typically the previous solution for the same
+        samples; it is clipped into the box.
     tol : float, default=1e-8
-        Target relative duality gap. For float32 ``G`` it is raised to at least ``1e-6``:
-        the float32 rounding of the returned ``alpha`` alone moves the gap by about that.
+        Target relative duality gap. With a float32 ``G`` the result counts as converged
+        up to ``max(tol, 1e-4)``: the iterations still aim at ``tol`` in float64, but
+        rounding ``alpha`` to float32 moves the gap of real Gram matrices by ~1e-5.
     max_iter : int, optional
-        Maximum number of working-set Newton iterations per problem; defaults to
-        ``100 + B``. Each iteration costs one Cholesky factorisation of the working-set
-        block plus a few small re-solves, so the solver always terminates.
+        Maximum number of iterations per problem, default 300 (Gram matrices of real
+        gradients need about 10, warm-started 2-5; degenerate problems up to about 100,
+        interior-point ones included). Every iteration costs one factorisation, of a
+        working-set block or for interior-point ones of the servable block at most, so
+        the solver always terminates.
 
     Returns
     -------
     BoxQPResult
-        ``alpha`` (dtype and device of ``p``), ``n_iter``, the relative gap and whether it
-        reached ``tol``.
+        ``alpha`` (dtype and device of ``p``), ``n_iter``, the relative gap ``gap`` of the
+        returned ``alpha`` and ``converged``.
 
     Raises
     ------
-    ValueError
-        On non-finite entries in ``G``, ``p``, ``C`` or ``alpha0``, a non-square or
-        wrongly shaped ``G``, mismatched shapes, negative ``C`` or invalid ``tol`` and
-        ``max_iter``.
     TypeError
-        If ``G`` is not a float32/float64 tensor.
+        If ``G`` is not a float32 or float64 tensor.
+    ValueError
+        On NaN or infinite entries in ``G``, ``p``, ``C`` or ``alpha0``, a non-square
+        ``G``, mismatched shapes, a negative ``C`` or an invalid ``tol`` or ``max_iter``.
 
     Notes
     -----
-    *Excluded samples.* A sample whose gradient vanishes (``G_ii <= eps * max_j G_jj`` with
-    ``eps`` the machine epsilon of ``G``'s dtype) or whose requested decrease is not
-    positive (``p_i <= 0``) cannot be served by the step and gets ``alpha_i = 0``; the
-    other variables solve the QP restricted to the servable samples. (For ``p_i <= 0`` this
-    can differ from the unrestricted optimum, where other samples may push ``(G alpha)_i``
-    below ``p_i``; excluding such samples is the intended semantics.)
+    *Excluded samples.* A sample without gradient (``G_ii <= eps * max_j G_jj``, ``eps``
+    the machine epsilon of the dtype of ``G``) or without requested decrease (``p_i <=
+    0``) cannot be served by the step: it gets ``alpha_i = 0`` and the other variables
+    solve the QP restricted to the servable samples. For ``p_i <= 0`` this can differ from
+    the optimum of the unrestricted QP, where the other samples may push ``(G a)_i`` below
+    ``p_i`` and make ``a_i > 0`` pay; excluding such samples is the intended semantics.
 
-    *Stopping rule.* With ``g = G alpha - p``, the primal objective is
-    ``P = 1/2 alpha^T G alpha + sum_i C_i max(0, -g_i)`` and the dual one ``-f(alpha)``;
-    the reported gap is ``(P + f(alpha)) / P``, the absolute gap of
-    :func:`box_qp_duality_gap` (over the servable samples) relative to the primal
-    objective, which is positive at any non-trivial problem and equals ``-f`` at the
-    optimum. The solver stops once it is at most ``tol``.
+    *Stopping rule.* With ``g = G a - p`` over the servable samples, the reported gap is
+    ``(P - D) / P`` with the primal objective ``P = 1/2 a^T G a + sum_i C_i max(0, -g_i)``
+    and the dual one ``D = -f(a)``: the absolute gap of :func:`box_qp_duality_gap`
+    relative to ``P``, which is positive on every problem with a servable sample and tends
+    to ``-f`` at the optimum. It is computed in float64 on the returned ``alpha``.
+
+    *Batches* are solved one problem after the other, since their working sets differ.
     """
     G, p, C_t, alpha0 = _validate(G, p, C, alpha0)
-    if not (isinstance(tol, int | float) and math.isfinite(tol) and tol > 0):
+    if isinstance(tol, bool) or not (isinstance(tol, int | float) and 0 < tol < math.inf):
         raise ValueError(f"tol must be a positive finite number, got {tol!r}")
-    if max_iter is not None and (not isinstance(max_iter, int) or max_iter < 0):
+    if max_iter is not None and (
+        isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0
+    ):
         raise ValueError(f"max_iter must be a non-negative integer, got {max_iter!r}")
-    # The iterations run in float64 whatever the dtype of G, so they always aim at tol;
-    # only the float32 rounding of the returned alpha calls for a looser acceptance.
+    limit = _MAX_ITER if max_iter is None else max_iter
     tol_ok = max(tol, _FP32_TOL_FLOOR) if G.dtype == torch.float32 else tol
     batched = G.ndim == 3
     Gb = G if batched else G.unsqueeze(0)
     pb = p if batched else p.unsqueeze(0)
     Cb = C_t.expand_as(pb)
     a0b = None if alpha0 is None else (alpha0 if batched else alpha0.unsqueeze(0))
-    B = pb.shape[-1]
-    limit = 100 + B if max_iter is None else max_iter
     alphas, iters, gaps = [], [], []
     # Inference mode trims the per-operation overhead that dominates small problems; the
-    # results are cloned outside it so that callers may use them in autograd graphs.
+    # result is cloned outside it so that callers may use it in autograd graphs.
     with torch.inference_mode():
-        # Problems of a batch have different working sets, hence different block sizes:
-        # they are solved one after the other (each one fully vectorised).
         for i in range(pb.shape[0]):
             x, n_it, rel = _solve_one(
                 Gb[i], pb[i], Cb[i], None if a0b is None else a0b[i], tol, limit
             )
             alpha = x.to(p.dtype)
-            if alpha.dtype != x.dtype:
+            if alpha.dtype != _WORK:
                 # Report the gap of what is returned, not of its float64 ancestor.
                 rel = _relative_gap(Gb[i], pb[i], Cb[i], alpha)
             alphas.append(alpha)
             iters.append(n_it)
             gaps.append(rel)
         alpha = torch.stack(alphas) if alphas else pb.new_zeros(pb.shape)
-    alpha = alpha.clone()
-    if not batched:
-        alpha = alpha.squeeze(0)
+    alpha = alpha.clone() if batched else alpha.squeeze(0).clone()
     gap = max(gaps, default=0.0)
-    return BoxQPResult(alpha=alpha, n_iter=max(iters, default=0), gap=gap, converged=gap <= tol_ok)
+    return BoxQPResult(alpha, max(iters, default=0), gap, gap <= tol_ok)
 
 
 def _validate(
@@ -235,37 +244,35 @@ def _validate(
         raise ValueError(f"G must have shape (B, B) or (b, B, B), got {tuple(G.shape)}")
     if G.shape[-1] != G.shape[-2]:
         raise ValueError(f"G must be square, got shape {tuple(G.shape)}")
+    # Convert straight to G's dtype: a Python float must not pass through float32 on its
+    # way to a float64 problem.
     like = {"dtype": G.dtype, "device": G.device}
-    # A Python float must not pass through float32 on its way to a float64 problem.
     p = torch.as_tensor(p, **like)
     if p.shape != G.shape[:-1]:
         raise ValueError(f"p must have shape {tuple(G.shape[:-1])}, got {tuple(p.shape)}")
     C_t = torch.as_tensor(C, **like)
-    try:
-        torch.broadcast_shapes(C_t.shape, p.shape)
-    except RuntimeError:
+    if C_t.ndim > p.ndim or any(
+        c not in (1, n) for c, n in zip(reversed(C_t.shape), reversed(p.shape), strict=False)
+    ):
         raise ValueError(
             f"C must be a scalar or broadcastable to {tuple(p.shape)}, got {tuple(C_t.shape)}"
-        ) from None
-    if C_t.ndim > p.ndim:
-        raise ValueError(f"C must be broadcastable to {tuple(p.shape)}, got {tuple(C_t.shape)}")
+        )
     if alpha0 is not None:
         alpha0 = torch.as_tensor(alpha0, **like)
         if alpha0.shape != p.shape:
-            raise ValueError(
-                f"alpha0 must have shape {tuple(p.shape)}, got {tuple(alpha0.shape)}"
-            )
+            raise ValueError(f"alpha0 must have shape {tuple(p.shape)}, got {tuple(alpha0.shape)}")
     # A sum is finite exactly when no entry is NaN or infinite, unless it overflows: one
-    # cheap pass (and one host synchronisation) instead of an elementwise test per tensor.
+    # pass and one host synchronisation, with the elementwise tests only to confirm.
     tensors = {"G": G, "p": p, "C": C_t}
     if alpha0 is not None:
         tensors["alpha0"] = alpha0
-    sums = torch.stack([t.sum(dtype=torch.float64) for t in tensors.values()])
-    ok = torch.isfinite(sums).tolist() + [bool((C_t >= 0).all())]
-    for (name, t), flag in zip(tensors.items(), ok, strict=False):
-        if not flag and not bool(torch.isfinite(t).all()):
-            raise ValueError(f"{name} contains NaN or infinite values")
-    if not ok[-1]:
+    total = sum(t.sum() for t in tensors.values())
+    finite, nonneg = torch.stack([total.isfinite(), (C_t >= 0).all()]).tolist()
+    if not finite:
+        for name, t in tensors.items():
+            if not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{name} contains NaN or infinite values")
+    if not nonneg:
         raise ValueError("C must be non-negative")
     return G, p, C_t, alpha0
 
@@ -280,23 +287,35 @@ def _bounds(
     return dG, pw, torch.where(servable, C.to(_WORK), 0.0)
 
 
+def _gradient(G: torch.Tensor, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """``G x - p`` in float64 from the rows of the support of ``x`` only."""
+    support = x.nonzero().squeeze(1)
+    rows = G.index_select(0, support).to(_WORK)
+    return torch.addmv(-p, rows.t(), x.index_select(0, support))
+
+
+def _gap_terms(
+    x: torch.Tensor, g: torch.Tensor, p: torch.Tensor, u: torch.Tensor
+) -> list[torch.Tensor]:
+    """``[x.g, u.min(g, 0), x.p]``: the gap is ``x.g - u.min(g, 0)`` (the per-coordinate
+    sum of the module docstring, regrouped) and the primal objective
+    ``(x.g + x.p) / 2 - u.min(g, 0)``."""
+    return [x @ g, u @ g.clamp(max=0), x @ p]
+
+
+def _relative(xg: float, ug: float, xp: float) -> float:
+    """Relative gap from the values of :func:`_gap_terms`."""
+    primal = 0.5 * (xg + xp) - ug
+    return (xg - ug) / primal if primal > 0 else 0.0
+
+
 def _relative_gap(G: torch.Tensor, p: torch.Tensor, C: torch.Tensor, alpha: torch.Tensor) -> float:
     """Relative duality gap of ``alpha`` for the QP over the servable samples."""
     if p.numel() == 0:
         return 0.0
     _, pw, u = _bounds(G, p, C)
     x = alpha.to(_WORK)
-    g = _gradient(G, x, pw)
-    xg, ug, xp = torch.stack([x @ g, u @ g.clamp(max=0), x @ pw]).tolist()
-    primal = 0.5 * (xg + xp) - ug
-    return (xg - ug) / primal if primal > 0 else 0.0
-
-
-def _gradient(G: torch.Tensor, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """``G x - p`` in float64 from the rows of the support of ``x`` only."""
-    support = x.nonzero().squeeze(1)
-    rows = G.index_select(0, support).to(_WORK)
-    return torch.addmv(-p, rows.t(), x.index_select(0, support))
+    return _relative(*torch.stack(_gap_terms(x, _gradient(G, x, pw), pw, u)).tolist())
 
 
 def _solve_one(
@@ -307,79 +326,126 @@ def _solve_one(
     tol: float,
     max_iter: int,
 ) -> tuple[torch.Tensor, int, float]:
-    """Solve one (unbatched) problem in float64; return ``(alpha, n_iter, rel_gap)``."""
+    """Solve one unbatched problem in float64; return ``(alpha, n_iter, relative gap)``."""
     B = p.shape[0]
     dev = G.device
+    if B == 0:
+        return p.to(_WORK), 0, 0.0
     dG, pw, u = _bounds(G, p, C)
     servable = u > 0
     if alpha0 is None:
         x = torch.zeros(B, dtype=_WORK, device=dev)
     else:
         x = torch.minimum(alpha0.to(_WORK).clamp(min=0), u)
-    if B == 0 or not bool(servable.any()):
+    if not bool(servable.any()):
         return x, 0, 0.0
 
     inv_dG = torch.where(servable, 1.0 / dG, 0.0)
-    # Working-set growth: enough samples per round to reach a typical support in a few
-    # rounds, few enough that the first blocks stay cheap to factorise.
-    k_min = max(16, B // 16)
-    shift0 = 4 * B * torch.finfo(_WORK).eps
-    shift = shift0
+    # Violators added per iteration. From scratch the working set doubles, from at least
+    # B/16: enough to reach a typical support (10-20% of B) in a few iterations, few
+    # enough that the first blocks are cheap. A warm start's free set is nearly right:
+    # 16 at a time keep its (already large) blocks from growing needlessly.
+    warm = alpha0 is not None and bool(x.any())
+    k_min = 16 if warm else max(16, B // 16)
+    # Relative diagonal shift absorbing the rounding of semi-definite blocks; raised for
+    # good when a block turns out more indefinite (a float32 Gram matrix is semi-definite
+    # only up to its own rounding, ~1e-7 of its largest entries).
+    floor = 4 * B * torch.finfo(_WORK).eps
+    shift = floor
     steps = torch.tensor(_ARC_STEPS, dtype=_WORK, device=dev)
+    kink_ranks = torch.tensor(_KINK_RANKS, device=dev)
     g = _gradient(G, x, pw)
-    fresh = True  # g was recomputed from scratch, not updated incrementally
+    fresh = True  # g is exact, not updated incrementally since it was computed
     n_iter = 0
+    history: list[float] = []  # relative gap before each iteration since the last fallback
+    face_failed: list[bool] = []  # whether the re-solved face point was rejected, likewise
+    fallbacks = 0
+    polish = False  # whether a Newton step is due whatever the gap
     while True:
-        # gap = x.g + u.[-g]_+ (the per-coordinate sum of the module docstring, regrouped)
-        # and primal = (x.g + x.p) / 2 + u.[-g]_+; one host round trip for all decisions.
         at_lo = x <= 0
         at_hi = x >= u
         inside = ~(at_lo | at_hi)
-        viol = torch.where(g < 0, at_lo, at_hi & (g > 0)) & servable
-        xg, ug, xp, n_viol, n_inside = torch.stack(
-            [x @ g, u @ g.clamp(max=0), x @ pw, viol.sum(), inside.sum()]
+        at_hi &= servable
+        viol = torch.where(g < 0, at_lo & servable, at_hi & (g > 0))
+        # One host round trip for all the decisions of the iteration.
+        xg, ug, xp, n_viol, n_inside, n_hi = torch.stack(
+            [*_gap_terms(x, g, pw, u), viol.sum(), inside.sum(), at_hi.sum()]
         ).tolist()
-        gap = xg - ug
-        primal = 0.5 * (xg + xp) - ug
-        rel = gap / primal if primal > 0 else 0.0
-        if rel <= tol:
+        rel = _relative(xg, ug, xp)
+        if rel <= tol and not polish:
             if fresh:
                 break
             # Incremental updates drift by rounding: certify with an exact gradient.
             g = _gradient(G, x, pw)
             fresh = True
             continue
-        k = min(int(n_viol), max(k_min, int(n_inside)))
-        if n_iter >= max_iter or k + n_inside == 0:
+        if n_iter >= max_iter:
             break
-        n_iter += 1
+        history.append(rel)
+        stalled = len(history) > 2 * _STALL_WINDOW and (
+            rel > 0.5 * history[-1 - _STALL_WINDOW] or len(history) > 6 * _STALL_WINDOW
+        )
+        if stalled and fallbacks == _MAX_FALLBACKS:
+            break  # the rounding floor of the gap, or hopeless: stop rather than spin
+        # Creeping along singular faces (the gap stalls, or the face points keep failing):
+        # the interior-point fallback solves the working set (grown as from scratch), the
+        # second time the whole problem, and the Newton iteration polishes its answer.
+        fall_back = (stalled or sum(face_failed[-8:]) >= 5) and fallbacks < _MAX_FALLBACKS
+        grow = fall_back or not warm
+        k = min(int(n_viol), max(k_min, int(n_inside)) if grow else k_min)
+        if k + n_inside == 0:
+            break
         work = inside
         if k:
             # Rank violators by |g_i| times the length of their best single-coordinate
-            # step: the gain of that step, up to a factor of at most 2.
+            # step: the gain of that step up to a factor of at most 2.
             ga = g.abs()
             score = torch.where(viol, ga * torch.minimum(ga * inv_dG, u), -1.0)
             work = work.index_fill(0, score.topk(k).indices, True)
+        if fall_back:
+            fallbacks += 1
+            polish = True
+            work = work if fallbacks == 1 else servable
+            x, g, used = _fallback(G, x, g, pw, u, work, tol, max_iter - n_iter)
+            n_iter += used
+            fresh = False
+            shift = floor
+            history, face_failed = [], []
+            continue
+        n_iter += 1
         idx = work.nonzero().squeeze(1)
         rows = G.index_select(0, idx).to(_WORK)
+        # Rows of the transpose gather faster than columns, and G is symmetric.
         H = rows.t().index_select(0, idx)
         xw = x.index_select(0, idx)
-        moved, df, best = _step(H, xw, g.index_select(0, idx), u.index_select(0, idx),
-                                shift, shift0, steps)
-        if df < 0:
+        gw, uw = g.index_select(0, idx), u.index_select(0, idx)
+        # Steps may raise f by rounding errors of f itself: the interior-point answer is
+        # polished by an exact face solve that can only gain that much.
+        slack = 64 * torch.finfo(_WORK).eps * abs(0.5 * (xg - xp))
+        moved, df, on_face, used = _step(H, xw, gw, uw, shift, floor, steps, kink_ranks, slack)
+        if shift == floor:
+            floor = shift = used  # the undamped factorisation needed a larger shift
+        face_failed.append(on_face == 0)
+        # Arc and proximal steps leave gradient residuals on the free variables: take one
+        # more Newton step after them, whatever the gap, for an exact face solution.
+        polish = on_face != 1 and not polish
+        if df < slack:
+            # With the whole support in the working set its rows give the exact gradient
+            # at the price of the incremental update; otherwise update and recompute later.
+            # (The support is the free variables, all in the working set, and those at C.)
+            fresh = n_hi == 0 or not bool((at_hi & ~work).any())
             x.index_copy_(0, idx, moved)
-            g.addmv_(rows.t(), moved - xw)
-            fresh = False
-            # Levenberg-Marquardt: relax the damping after a full step, raise it after a
-            # step the arc search had to shorten.
-            if best <= 1:
-                shift = max(shift0, shift / _DAMPING_GROWTH)
+            if fresh:
+                g = torch.addmv(-pw, rows.t(), moved)
             else:
-                shift = min(shift * _DAMPING_GROWTH, 10.0 * idx.numel())
+                g.addmv_(rows.t(), moved - xw)
+            shift = max(floor, shift / _DAMPING_GROWTH)
         elif shift >= 10.0 * idx.numel():
-            # Not even a projected-gradient-sized step lowers f: the rounding floor.
+            # Even a step along a damped direction (the gradient, scaled by at most a
+            # tenth of the Lipschitz constant's bound) fails: the rounding floor.
             break
         else:
+            # Rounding spoiled the Newton direction: damp it (Levenberg-Marquardt).
             shift = min(shift * _DAMPING_GROWTH, 10.0 * idx.numel())
     return x, n_iter, rel
 
@@ -390,89 +456,71 @@ def _step(
     g: torch.Tensor,
     u: torch.Tensor,
     shift: float,
-    shift0: float,
+    floor: float,
     steps: torch.Tensor,
-) -> tuple[torch.Tensor, float, int]:
-    """Best candidate step on the working set.
+    kink_ranks: torch.Tensor,
+    slack: float,
+) -> tuple[torch.Tensor, float, int, float]:
+    """One step on the working set.
 
-    The candidates are the re-solved face minimiser (only when the Newton system is
-    undamped) and the projected Newton arc ``P(x + t d)``. Returns the chosen point, its
-    objective change ``f(new) - f(x)`` (computed from the step, not by subtracting
-    objective values, so that it stays accurate near the optimum) and its column (0 for the
-    face point, ``1 + j`` for arc step ``j``).
+    ``shift`` is the relative diagonal shift of the Newton system: ``floor`` (the least
+    that keeps semi-definite blocks factorisable) or more when damped. Returns the new
+    point, the change ``f(new) - f(x)`` (computed from the step, not by subtracting
+    objective values, so that it stays accurate near the optimum), which candidate it is
+    (1 for the re-solved face minimiser, preferred whenever it changes ``f`` by less than
+    ``slack``, 2 for its stronger proximal variant, 0 for a point of the arc) and the shift
+    the factorisation actually needed.
     """
-    scale = H.diagonal().max().clamp(min=torch.finfo(H.dtype).tiny)
-    # H is a private gather: shift it in place for the undamped factorisation and the
-    # re-solves (the off-diagonal blocks they read are unaffected), restore it after.
-    reg = scale * shift0
-    H.diagonal().add_(reg)
-    L = _factor(H, scale, shift - shift0)
+    scale = H.diagonal().max()  # positive: servable samples have G_ii > 0
+    L, used = _factor(H, scale, shift)
     d = _chol_solve(L, g).neg_()
-    if shift == shift0:
-        face = _resolve(H, torch.addmv(g, H, x, beta=-1.0), u, x + d)
-        H.diagonal().sub_(reg)
-        step = face - x
-        df = float(step @ torch.addmv(g, H, step, alpha=0.5))
-        if df < 0:
-            return face, df, 0
-    else:
-        H.diagonal().sub_(reg)
-    # The re-solved face point did not help (or the system is damped): search the
-    # projected arc P(x + t d). Along it f is piecewise quadratic with kinks where
-    # variables reach a bound, so besides a few fixed step lengths the search tries the
-    # kinks themselves; on singular blocks the Newton direction is huge along the null
-    # space and the useful steps are these tiny breakpoints, at any scale.
-    kinks = torch.where(d > 0, (u - x) / d, torch.where(d < 0, -x / d, math.inf))
-    kinks = torch.sort(kinks).values.index_select(0, _kink_picks(x.numel(), x.device))
-    ts = torch.cat([steps, kinks.clamp(max=1.0)])
-    arc = torch.addr(x.unsqueeze(1).expand(-1, ts.numel()), d, ts)
-    X = torch.clamp(arc, min=torch.zeros_like(arc), max=u.unsqueeze(1))
+    if shift == floor:
+        # Re-solve with the same shift, as a proximal term: (H + r) y = H x - g + r x. On
+        # nearly singular faces the plain Newton point jumps far along the null space and
+        # fails; a stronger proximal term keeps it near x.
+        for prox in (used, *_PROXIMAL_SHIFTS):
+            if prox < used:
+                continue
+            reg = scale * prox
+            H.diagonal().add_(reg)
+            y = x + d if prox == used else _chol_solve(torch.linalg.cholesky_ex(H)[0], -g) + x
+            face = _resolve(H, torch.addmv(g, H, x, beta=-1.0), u, y)
+            H.diagonal().sub_(reg)
+            step = face - x
+            df = float(step @ torch.addmv(g, H, step, alpha=0.5))
+            if df < slack:
+                return face, df, 1 if prox == used else 2, used
+    # Search the projected arc P(x + t d). Variables on the bound d points through never
+    # move, so drop them from d: the arc is unchanged and d stays a descent direction. Up
+    # to the first kink, where a variable reaches a bound, f is a plain quadratic along d,
+    # whose minimiser there (the classical ratio-test step) always lowers f. Beyond, f is
+    # piecewise quadratic: besides fixed step lengths the search tries kinks, which on
+    # singular blocks are the useful steps, since d is huge along the null space.
+    d = torch.where(((x <= 0) & (d < 0)) | ((x >= u) & (d > 0)), 0.0, d)
+    kinks = torch.where(d > 0, (u - x) / d, torch.where(d < 0, -x / d, math.inf)).sort().values
+    curvature = d @ (H @ d)
+    exact = torch.where(curvature > 0, -(g @ d) / curvature, math.inf)
+    first = torch.minimum(exact, kinks[0]).view(1)
+    kinks = kinks.index_select(0, kink_ranks.clamp(max=x.numel() - 1))
+    ts = torch.cat([steps, first, kinks]).clamp(max=1.0)
+    move = torch.outer(d, ts)
+    X = torch.clamp(x.unsqueeze(1) + move, min=torch.zeros_like(move), max=u.unsqueeze(1))
+    # A variable stopped at its kink lands on its bound up to rounding: put it there.
+    fuzz = 4 * torch.finfo(_WORK).eps * (x.abs().unsqueeze(1) + move.abs())
+    X = torch.where(X <= fuzz, 0.0, torch.where(u.unsqueeze(1) - X <= fuzz, u.unsqueeze(1), X))
     D = X - x.unsqueeze(1)
     dfs = (D * torch.addmm(g.unsqueeze(1), H, D, alpha=0.5)).sum(0)
-    # A failed factorisation shows up as NaN here; such candidates are never chosen.
+    # A failed factorisation shows up as NaN; such candidates are never chosen.
     val, col = torch.min(torch.nan_to_num(dfs, nan=math.inf), 0)
-    val, col = torch.stack([val, col.to(val.dtype)]).tolist()
-    col = int(col)
-    return X[:, col], val, col + 1
-
-
-def _kink_picks(m: int, device: torch.device) -> torch.Tensor:
-    """Ranks of the breakpoints tried by the arc search: the first eight, then every
-    breakpoint of rank ``~1.4^j``, so that any scale of the path is sampled."""
-    ranks = sorted({min(r, m - 1) for r in range(8)} | {min(int(8 * 1.4**j), m - 1) for j in range(24)})
-    return torch.tensor(ranks, device=device)
-
-
-def _factor(H: torch.Tensor, scale: torch.Tensor, shift: float) -> torch.Tensor:
-    """Cholesky factor of ``H + shift * scale * I``, the shift raised until it succeeds.
-
-    A positive semi-definite block can be numerically indefinite by a few ulps of its
-    largest entry; a shift relative to the largest diagonal entry ``scale`` absorbs that.
-    """
-    while True:
-        if shift > 0:
-            Hs = H.clone()
-            Hs.diagonal().add_(scale * shift)
-        else:
-            Hs = H
-        L, info = torch.linalg.cholesky_ex(Hs)
-        if shift >= 1.0 or info.item() == 0:
-            return L
-        shift = min(1.0, max(shift, _MIN_SHIFT) * _DAMPING_GROWTH)
-
-
-def _chol_solve(L: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Solve ``L L^T y = b`` (two triangular solves beat ``cholesky_solve`` on small blocks)."""
-    z = torch.linalg.solve_triangular(L, b.unsqueeze(1), upper=False)
-    return torch.linalg.solve_triangular(L.mT, z, upper=True).squeeze(1)
+    return X[:, col], float(val), 0, used
 
 
 def _resolve(H: torch.Tensor, rhs: torch.Tensor, u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Make the face minimiser ``y`` of ``H y = rhs`` feasible, primal-dual active-set style.
 
-    Variables of ``y`` outside ``[0, u]`` are fixed at the bound they cross and the face
-    system is re-solved for the others, for a few rounds. Fixed variables sit exactly on a
-    bound, so they never count as outside again.
+    Variables outside ``[0, u]`` are fixed at the bound they cross and the system is
+    re-solved for the others, for a few rounds. Fixed variables sit exactly on their bound,
+    so they never count as outside again.
     """
     zero = torch.zeros_like(u)
     free = torch.ones_like(u, dtype=torch.bool)
@@ -488,7 +536,152 @@ def _resolve(H: torch.Tensor, rhs: torch.Tensor, u: torch.Tensor, y: torch.Tenso
             return y
         HA = H.index_select(0, A)
         b = torch.addmv(rhs.index_select(0, A), HA, y.masked_fill(free, 0.0), alpha=-1.0)
-        # Rows of the transpose: a faster gather than columns, and H is symmetric.
         L, _ = torch.linalg.cholesky_ex(HA.t().index_select(0, A))
         y = y.index_copy(0, A, _chol_solve(L, b))
     return torch.clamp(y, min=zero, max=u)
+
+
+def _factor(H: torch.Tensor, scale: torch.Tensor, shift: float) -> tuple[torch.Tensor, float]:
+    """Cholesky factor of ``H + shift * scale * I``, the shift raised until it succeeds.
+
+    A semi-definite block can be numerically indefinite by a few ulps of its largest
+    entry; a shift relative to the largest diagonal entry ``scale`` absorbs that. Returns
+    the factor and the shift used.
+    """
+    while True:
+        Hs = H.clone()
+        Hs.diagonal().add_(scale * shift)
+        L, info = torch.linalg.cholesky_ex(Hs)
+        if shift >= 1.0 or info.item() == 0:
+            return L, shift
+        shift = min(1.0, max(shift, _MIN_SHIFT) * _DAMPING_GROWTH)
+
+
+def _chol_solve(L: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Solve ``L L^T y = b`` (two triangular solves beat ``cholesky_solve`` on small blocks)."""
+    z = torch.linalg.solve_triangular(L, b.unsqueeze(1), upper=False)
+    return torch.linalg.solve_triangular(L.mT, z, upper=True).squeeze(1)
+
+
+def _fallback(
+    G: torch.Tensor,
+    x: torch.Tensor,
+    g: torch.Tensor,
+    p: torch.Tensor,
+    u: torch.Tensor,
+    work: torch.Tensor,
+    tol: float,
+    max_iter: int,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Interior-point solve over the working set ``work``, snapped onto the bounds.
+
+    The other variables stay fixed. A variable goes to a bound when its gradient would
+    keep pointing at that bound even after a single-coordinate move there: ``g_i > x_i
+    G_ii`` for the lower bound, ``-g_i > (u_i - x_i) G_ii`` for the upper one. Returns the
+    new point, its gradient (incrementally updated) and the interior-point iterations.
+    """
+    idx = work.nonzero().squeeze(1)
+    rows = G.index_select(0, idx).to(_WORK)
+    H = rows.t().index_select(0, idx)
+    xS, uS = x.index_select(0, idx), u.index_select(0, idx)
+    q = torch.addmv(g.index_select(0, idx), H, xS, beta=-1.0)  # H x_S - g_S
+    # Far below tol: the polishing Newton step may fail on degenerate faces, and then the
+    # free gradients are those the interior-point method left.
+    y, used = _interior_point(H, q, uS, 1e-3 * tol, max(1, min(max_iter, _IPM_MAX_ITER)))
+    gS = H @ y - q
+    dH = H.diagonal()
+    y = torch.where(gS > y * dH, 0.0, y)
+    y = torch.where(-gS > (uS - y) * dH, uS, y)
+    return x.index_copy(0, idx, y), torch.addmv(g, rows.t(), y - xS), used
+
+
+def _interior_point(
+    H: torch.Tensor, q: torch.Tensor, u: torch.Tensor, tol: float, max_iter: int
+) -> tuple[torch.Tensor, int]:
+    """Mehrotra predictor-corrector for ``min 1/2 x^T H x - q^T x``, ``0 < x < u``.
+
+    For degenerate problems, where the working-set iteration can only creep along null
+    directions of ``H``, since its iteration count hardly depends on degeneracy. All
+    bounds must be positive. Returns the iterate of least relative duality gap (at most
+    ``tol`` unless the gap stops improving or ``max_iter`` runs out) and the number of
+    iterations.
+    """
+    n = q.numel()
+    x = 0.5 * u
+    g = H @ x - q
+    # Start the bound multipliers at the gradient they have to balance, kept positive.
+    floor = 1e-2 * g.abs().max() + torch.finfo(_WORK).tiny
+    zl = g.clamp(min=0) + floor
+    zu = (-g).clamp(min=0) + floor
+    scale = H.diagonal().max().clamp(min=torch.finfo(_WORK).tiny)
+    history: list[float] = []
+    best, mu0 = x, math.inf
+    for it in range(max_iter):
+        s = u - x
+        g = H @ x - q
+        *terms, mu = torch.stack([*_gap_terms(x, g, q, u), (x @ zl + s @ zu) / (2 * n)]).tolist()
+        rel = _relative(*terms)
+        if not (math.isfinite(rel) and math.isfinite(mu)):
+            return best, it  # the barrier underflowed: keep the last sound iterate
+        if not history or rel < min(history):
+            best = x
+        history.append(rel)
+        mu0 = min(mu0, mu) if it == 0 else mu0
+        stuck = it >= 5 and mu < 1e-14 * mu0 and rel > 0.5 * history[-6]
+        if rel <= tol or stuck:
+            # Converged, or the barrier has all but vanished and the gap stopped
+            # improving: the rounding floor of the gap.
+            return best, it
+        M = H.clone()
+        M.diagonal().add_(zl / x + zu / s)
+        L, _ = _factor(M, scale, 0.0)
+        rd = g - zl + zu
+        # Predictor (affine) step, then the corrector aiming at sigma * mu.
+        dx, dzl, dzu = _ipm_direction(L, x, s, zl, zu, rd, -x * zl, -s * zu)
+        ap, ad = _max_steps(x, s, zl, zu, dx, dzl, dzu)
+        mu_aff = ((x + ap * dx) @ (zl + ad * dzl) + (s - ap * dx) @ (zu + ad * dzu)) / (2 * n)
+        sigma_mu = (mu_aff / mu) ** 3 * mu
+        dx, dzl, dzu = _ipm_direction(
+            L, x, s, zl, zu, rd, sigma_mu - x * zl - dx * dzl, sigma_mu - s * zu + dx * dzu
+        )
+        ap, ad = _max_steps(x, s, zl, zu, dx, dzl, dzu)
+        x = x + 0.99 * ap * dx
+        zl = zl + 0.99 * ad * dzl
+        zu = zu + 0.99 * ad * dzu
+    return best, max_iter
+
+
+def _ipm_direction(
+    L: torch.Tensor,
+    x: torch.Tensor,
+    s: torch.Tensor,
+    zl: torch.Tensor,
+    zu: torch.Tensor,
+    rd: torch.Tensor,
+    rl: torch.Tensor,
+    ru: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Newton direction of the interior-point method.
+
+    Solves ``H dx - dzl + dzu = -rd``, ``zl dx + x dzl = rl``, ``-zu dx + s dzu = ru`` by
+    eliminating the multiplier steps: ``(H + Zl/X + Zu/S) dx = -rd + rl/x - ru/s``, with
+    ``L`` the Cholesky factor of that matrix.
+    """
+    dx = _chol_solve(L, rl / x - ru / s - rd)
+    return dx, (rl - zl * dx) / x, (ru + zu * dx) / s
+
+
+def _max_steps(
+    x: torch.Tensor,
+    s: torch.Tensor,
+    zl: torch.Tensor,
+    zu: torch.Tensor,
+    dx: torch.Tensor,
+    dzl: torch.Tensor,
+    dzu: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Largest primal and dual step lengths (at most 1) that keep everything positive."""
+    inf = torch.full_like(x, math.inf)
+    primal = torch.minimum(torch.where(dx < 0, -x / dx, inf), torch.where(dx > 0, s / dx, inf))
+    dual = torch.minimum(torch.where(dzl < 0, -zl / dzl, inf), torch.where(dzu < 0, -zu / dzu, inf))
+    return primal.min().clamp(max=1.0), dual.min().clamp(max=1.0)

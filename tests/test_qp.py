@@ -1,0 +1,468 @@
+"""Tests of the box-QP solver of importance-weights steps (``solve_box_qp``).
+
+Optimality is checked three ways: against independent solvers (scipy's L-BFGS-B always,
+the exact active-set solvers daqp and quadprog when installed), through the KKT
+conditions, and through the duality gap recomputed here from ``G``, ``p``, ``C`` and
+``alpha`` alone, which bounds the suboptimality ``f(alpha) - f*`` of a feasible point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize
+
+from sklearn_iw.solvers import BoxQPResult, box_qp_duality_gap, solve_box_qp
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def make_problem(
+    B: int, rank: int, cond: float, C: str, seed: int, p_scale: float = 0.1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float | torch.Tensor]:
+    """Random ``(J, G = J J^T, p, C)``: ``G`` of the given rank with condition number
+    ``cond`` on its range, ``p`` uniform on ``(0, p_scale * sqrt(mean diag G))``, ``C`` a
+    scalar ("scalar"), a small scalar that many variables reach ("small") or uniform
+    per-sample bounds ("vector")."""
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.standard_normal((B, rank)))[0]
+    V = np.linalg.qr(rng.standard_normal((rank, rank)))[0]
+    s = np.logspace(0, -0.5 * math.log10(cond), rank)
+    J = torch.tensor((U * s) @ V)
+    G = J @ J.T
+    p = torch.tensor(rng.uniform(0, p_scale, B)) * G.diagonal().mean().sqrt()
+    bounds: float | torch.Tensor = {
+        "scalar": 0.5,
+        "small": 0.01,
+        "vector": torch.tensor(rng.uniform(0, 1, B)),
+    }[C]
+    return J, G, p, bounds
+
+
+def objective(G: torch.Tensor, p: torch.Tensor, a: torch.Tensor) -> float:
+    return float(0.5 * a @ G @ a - p @ a)
+
+
+def relative_gap(G: torch.Tensor, p: torch.Tensor, C, a: torch.Tensor) -> float:
+    """The solver's relative gap, recomputed independently in float64 (all samples
+    servable: ``p > 0`` and ``G_ii > 0`` in the problems it is used on)."""
+    G, p, a = G.double(), p.double(), a.double()
+    Cv = torch.as_tensor(C, dtype=torch.float64).expand_as(p)
+    g = G @ a - p
+    xi = (-g).clamp(min=0)
+    primal = 0.5 * a @ G @ a + Cv @ xi
+    return float((a @ G @ a - p @ a + Cv @ xi) / primal)
+
+
+def lbfgsb(G: torch.Tensor, p: torch.Tensor, C) -> torch.Tensor:
+    """scipy's L-BFGS-B at tight tolerances."""
+    Gn, pn = G.double().numpy(), p.double().numpy()
+    Cv = np.broadcast_to(np.asarray(torch.as_tensor(C, dtype=torch.float64)), pn.shape)
+    res = minimize(
+        lambda a: (0.5 * a @ Gn @ a - pn @ a, Gn @ a - pn),
+        np.zeros_like(pn),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=list(zip(np.zeros_like(pn), Cv, strict=True)),
+        options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 20000, "maxcor": 30},
+    )
+    return torch.tensor(res.x)
+
+
+def active_set_reference(G: torch.Tensor, p: torch.Tensor, C, solver: str) -> torch.Tensor:
+    """Exact active-set solution from qpsolvers, clipped into the box (the solvers are
+    feasible only up to their tolerance)."""
+    qpsolvers = pytest.importorskip("qpsolvers")
+    pytest.importorskip(solver)
+    B = p.numel()
+    Cv = np.broadcast_to(np.asarray(torch.as_tensor(C, dtype=torch.float64)), (B,)).copy()
+    # daqp's default proximal tolerance leaves gaps of ~1e-6 on singular problems.
+    tight = {"eta_prox": 1e-14, "primal_tol": 1e-12, "dual_tol": 1e-12} if solver == "daqp" else {}
+    a = qpsolvers.solve_qp(G.numpy(), -p.numpy(), lb=np.zeros(B), ub=Cv, solver=solver, **tight)
+    assert a is not None, f"{solver} failed"
+    return torch.tensor(np.clip(a, 0, Cv))
+
+
+def assert_kkt(G: torch.Tensor, p: torch.Tensor, C, a: torch.Tensor, eps: float) -> None:
+    """KKT conditions of the box QP with gradient tolerance ``eps`` (absolute)."""
+    Cv = torch.as_tensor(C, dtype=a.dtype).expand_as(a)
+    g = G @ a - p
+    assert bool(((a >= 0) & (a <= Cv)).all()), "infeasible"
+    lower, upper = a == 0, a == Cv
+    free = ~lower & ~upper
+    assert bool((g[lower & ~upper] >= -eps).all()), "a_i = 0 but (Ga - p)_i < 0"
+    assert bool((g[upper & ~lower] <= eps).all()), "a_i = C_i but (Ga - p)_i > 0"
+    assert bool((g[free].abs() <= eps).all()), "0 < a_i < C_i but (Ga - p)_i != 0"
+
+
+# --------------------------------------------------------------------------- references
+
+REFERENCE_CASES = [
+    # (B, rank, cond, C, seed)
+    (1, 1, 1.0, "scalar", 0),
+    (2, 1, 1.0, "vector", 1),
+    (7, 7, 1e2, "small", 2),
+    (30, 5, 1e4, "scalar", 3),
+    (60, 60, 1e10, "vector", 4),
+    (80, 20, 1e6, "small", 5),
+    (120, 120, 1e8, "scalar", 6),
+    (150, 40, 1e10, "vector", 7),
+    (200, 1, 1.0, "vector", 8),
+    (200, 200, 1e3, "small", 9),
+    (250, 100, 1e10, "scalar", 10),
+    (300, 300, 1e10, "vector", 11),
+    (300, 150, 1e5, "small", 12),
+]
+
+
+@pytest.mark.parametrize(("B", "rank", "cond", "C", "seed"), REFERENCE_CASES)
+def test_matches_lbfgsb(B, rank, cond, C, seed):
+    _, G, p, bounds = make_problem(B, rank, cond, C, seed)
+    res = solve_box_qp(G, p, bounds)
+    assert res.converged and res.gap <= 1e-8
+    assert relative_gap(G, p, bounds, res.alpha) <= 1e-8
+    ref = lbfgsb(G, p, bounds)
+    f, f_ref = objective(G, p, res.alpha), objective(G, p, ref)
+    # L-BFGS-B stalls on ill-conditioned problems, so it only bounds f from above; where
+    # it certifies itself (small gap) the two objectives must agree.
+    assert f <= f_ref + 1e-9 * abs(f_ref)
+    if relative_gap(G, p, bounds, ref) <= 1e-11:
+        assert abs(f - f_ref) <= 1e-9 * abs(f_ref)
+
+
+@pytest.mark.parametrize(("B", "rank", "cond", "C", "seed"), REFERENCE_CASES)
+def test_matches_active_set_solvers(B, rank, cond, C, seed):
+    _, G, p, bounds = make_problem(B, rank, cond, C, seed)
+    res = solve_box_qp(G, p, bounds)
+    refs = [active_set_reference(G, p, bounds, "daqp")]
+    if rank == B and cond <= 1e6:
+        # quadprog needs a numerically positive definite G.
+        refs.append(active_set_reference(G, p, bounds, "quadprog"))
+    # Cross-check the references, then compare with the most accurate one.
+    gaps = [relative_gap(G, p, bounds, r) for r in refs]
+    ref = refs[int(np.argmin(gaps))]
+    f, f_ref = objective(G, p, res.alpha), objective(G, p, ref)
+    assert abs(f - f_ref) <= 1e-9 * abs(f_ref)
+    # G alpha is the same at every optimum, even where alpha is not unique.
+    assert float((G @ (res.alpha - ref)).abs().max()) <= 1e-7 * float(p.abs().max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(4))
+def test_large_problems_match_daqp(seed):
+    rng = np.random.default_rng(seed)
+    B = int(rng.integers(600, 1001))
+    rank = int(rng.integers(1, B + 1))
+    _, G, p, bounds = make_problem(B, rank, 10 ** rng.uniform(0, 10), "vector", seed)
+    res = solve_box_qp(G, p, bounds)
+    ref = active_set_reference(G, p, bounds, "daqp")
+    assert res.converged
+    f, f_ref = objective(G, p, res.alpha), objective(G, p, ref)
+    assert f <= f_ref + 1e-9 * abs(f_ref)
+    assert relative_gap(G, p, bounds, res.alpha) <= 1e-8
+
+
+def test_checks_reject_a_suboptimal_point():
+    # The optimality checks above are not vacuous: a slightly perturbed solution fails.
+    _, G, p, bounds = make_problem(50, 20, 1e4, "vector", 3)
+    a = solve_box_qp(G, p, bounds).alpha
+    worse = torch.clamp(a * 0.999, max=bounds)
+    assert relative_gap(G, p, bounds, worse) > 1e-8
+    assert objective(G, p, worse) > objective(G, p, a) + 1e-9 * abs(objective(G, p, a))
+    with pytest.raises(AssertionError):
+        assert_kkt(G, p, bounds, worse, 1e-9)
+
+
+# ------------------------------------------------------------------- property-based tests
+
+
+@st.composite
+def problems(draw):
+    B = draw(st.integers(1, 40))
+    rank = draw(st.integers(1, B))
+    cond = 10 ** draw(st.floats(0, 10))
+    C = draw(st.sampled_from(["scalar", "small", "vector"]))
+    seed = draw(st.integers(0, 2**31))
+    p_scale = 10 ** draw(st.floats(-2, 1))
+    return make_problem(B, rank, cond, C, seed, p_scale)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_kkt_conditions(problem):
+    J, G, p, bounds = problem
+    a = solve_box_qp(G, p, bounds).alpha
+    # Gradients are accurate to rounding relative to the terms they are summed from.
+    eps = 1e-9 * float((G.abs() @ a).max() + p.abs().max())
+    assert_kkt(G, p, bounds, a, eps)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_step_norm_identity(problem):
+    # At the optimum ||J^T a||^2 = sum_i a_i p_i - sum_i C_i xi_i, xi_i = max(0, p_i - (G a)_i)
+    # (a zero duality gap), with J used directly rather than through G.
+    J, G, p, bounds = problem
+    a = solve_box_qp(G, p, bounds).alpha
+    Cv = torch.as_tensor(bounds, dtype=torch.float64).expand_as(p)
+    xi = (p - G @ a).clamp(min=0)
+    lhs = float((J.T @ a).square().sum())
+    rhs = float(a @ p - Cv @ xi)
+    assert abs(lhs - rhs) <= 1e-8 * max(float(a @ p), float(Cv @ xi), 1e-300)
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems(), st.floats(-8, 8))
+def test_scale_invariance(problem, log_scale):
+    # Scaling G and p by the same factor changes f by that factor, not its minimiser.
+    _, G, p, bounds = problem
+    a = solve_box_qp(G, p, bounds).alpha
+    s = 10.0**log_scale
+    b = solve_box_qp(G * s, p * s, bounds)
+    assert b.converged and not bool(b.alpha.isnan().any())
+    assert float((G @ (b.alpha - a)).abs().max()) <= 1e-7 * float(p.abs().max())
+
+
+# ------------------------------------------------------------------------- edge cases
+
+
+def test_result_type_and_exact_bounds():
+    _, G, p, _ = make_problem(100, 100, 1e3, "scalar", 21, p_scale=1.0)
+    C = torch.linspace(0.001, 0.05, 100, dtype=torch.float64)
+    res = solve_box_qp(G, p, C)
+    assert isinstance(res, BoxQPResult)
+    assert res.alpha.dtype == p.dtype and res.alpha.shape == p.shape
+    assert isinstance(res.n_iter, int) and isinstance(res.gap, float)
+    a = res.alpha
+    at_zero, at_c = a == 0, a == C
+    # Both bounds are attained exactly, and nothing sits within rounding of a bound.
+    assert int(at_zero.sum()) > 0 and int(at_c.sum()) > 0
+    inner = ~at_zero & ~at_c
+    assert bool((a[inner] > 1e-12).all()) and bool((C[inner] - a[inner] > 1e-12).all())
+
+
+@pytest.mark.parametrize(
+    "case", ["zero_G", "zero_C", "nonpositive_p", "empty", "zero_rows_and_negative_p"]
+)
+def test_nothing_to_serve(case):
+    _, G, p, _ = make_problem(20, 10, 1e2, "scalar", 5)
+    C: float | torch.Tensor = 1.0
+    if case == "zero_G":
+        G = torch.zeros_like(G)
+    elif case == "zero_C":
+        C = torch.zeros(20, dtype=torch.float64)
+    elif case == "nonpositive_p":
+        p = -p
+        p[0] = 0.0
+    elif case == "empty":
+        G, p = G[:0, :0], p[:0]
+    else:
+        G[:10], G[:, :10] = 0.0, 0.0
+        p[10:] = -1.0
+    res = solve_box_qp(G, p, C)
+    assert res.n_iter == 0 and res.converged and res.gap == 0.0
+    assert bool((res.alpha == 0).all()) and res.alpha.shape == p.shape
+
+
+def test_single_sample():
+    G = torch.tensor([[4.0]], dtype=torch.float64)
+    inner = solve_box_qp(G, torch.tensor([2.0], dtype=torch.float64), 1.0)
+    assert float(inner.alpha) == pytest.approx(0.5, rel=1e-14) and inner.converged
+    assert float(solve_box_qp(G, torch.tensor([8.0], dtype=torch.float64), 1.0).alpha) == 1.0
+
+
+def test_excluded_samples_solve_the_restricted_problem():
+    # Samples with p_i <= 0 or a vanishing gradient get 0; the others solve their own QP.
+    J, G, p, _ = make_problem(40, 40, 1e2, "scalar", 8, p_scale=1.0)
+    p[:5] = -0.5 * p[:5]
+    G[5:8], G[:, 5:8] = 0.0, 0.0
+    res = solve_box_qp(G, p, 0.5)
+    keep = torch.arange(8, 40)
+    sub = solve_box_qp(G[keep][:, keep], p[keep], 0.5)
+    assert bool((res.alpha[:8] == 0).all())
+    torch.testing.assert_close(res.alpha[keep], sub.alpha, rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("same_p", [True, False])
+def test_duplicated_samples(same_p):
+    # Repeated rows make G singular; with equal p the optimum is not unique, with
+    # different p the null directions are not even bounded by the objective.
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal((15, 8))
+    which = rng.integers(0, 15, 60)
+    J = torch.tensor(base[which])
+    G = J @ J.T
+    p = torch.tensor(rng.uniform(0.1, 1.0, 15)[which] if same_p else rng.uniform(0.1, 1, 60))
+    res = solve_box_qp(G, p, 0.3)
+    assert res.converged and not bool(res.alpha.isnan().any())
+    assert_kkt(G, p, 0.3, res.alpha, 1e-9 * float(G.abs().max() * res.alpha.sum() + 1))
+    ref = active_set_reference(G, p, 0.3, "daqp")
+    assert objective(G, p, res.alpha) <= objective(G, p, ref) + 1e-9 * abs(objective(G, p, ref))
+
+
+@pytest.mark.parametrize("log_scale", [-8, 8])
+def test_extreme_scales(log_scale):
+    # Scaling G alone scales alpha inversely: bounds become (in)active, nothing breaks.
+    # With G * 1e8 the bounds (C = 1) exceed alpha by ~1e8, so rounding errors of the
+    # gradient weigh 1e8 times more in the gap than its own terms: only ~1e-7 is reachable.
+    _, G, p, _ = make_problem(60, 30, 1e6, "vector", 9)
+    res = solve_box_qp(G * 10.0**log_scale, p, 1.0)
+    assert not bool(res.alpha.isnan().any()) and res.gap <= 1e-6
+    assert bool(((res.alpha >= 0) & (res.alpha <= 1)).all())
+
+
+def test_degenerate_problem_uses_the_fallback(monkeypatch):
+    # Rank 3, huge bounds: far more free variables than the rank along the way, the case
+    # the interior-point fallback exists for; the answer must still be exactly optimal.
+    from sklearn_iw.solvers import _qp
+
+    calls = []
+    original = _qp._interior_point
+    monkeypatch.setattr(
+        _qp, "_interior_point", lambda *args: calls.append(args[0].shape[0]) or original(*args)
+    )
+    rng = np.random.default_rng(0)
+    J = torch.tensor(rng.standard_normal((120, 3)))
+    G, p = J @ J.T, torch.tensor(rng.uniform(0, 1, 120))
+    res = solve_box_qp(G, p, 1e4)
+    ref = active_set_reference(G, p, 1e4, "daqp")
+    assert calls and res.converged and res.n_iter <= 150
+    assert objective(G, p, res.alpha) <= objective(G, p, ref) + 1e-9 * abs(objective(G, p, ref))
+    assert_kkt(G, p, 1e4, res.alpha, 1e-9 * float(G.abs().max() * res.alpha.sum() + 1))
+
+
+def test_float32():
+    _, G, p, bounds = make_problem(150, 150, 1e4, "vector", 13)
+    G32, p32, C32 = G.float(), p.float(), bounds.float()
+    res = solve_box_qp(G32, p32, C32)
+    assert res.alpha.dtype == torch.float32 and res.converged and res.gap <= 1e-4
+    ref = solve_box_qp(G32.double(), p32.double(), C32.double()).alpha
+    assert float((res.alpha.double() - ref).abs().max()) <= 1e-6 * float(ref.max())
+    at_c = res.alpha == C32
+    assert int(at_c.sum()) > 0 and bool((res.alpha[res.alpha < 1e-30] == 0).all())
+
+
+def test_batched_equals_one_by_one():
+    cases = [make_problem(50, r, 1e5, "vector", s) for s, r in enumerate((50, 10, 1))]
+    G = torch.stack([c[1] for c in cases])
+    p = torch.stack([c[2] for c in cases])
+    C = torch.stack([c[3] for c in cases])
+    res = solve_box_qp(G, p, C)
+    singles = [solve_box_qp(c[1], c[2], c[3]) for c in cases]
+    torch.testing.assert_close(res.alpha, torch.stack([s.alpha for s in singles]))
+    assert res.n_iter == max(s.n_iter for s in singles)
+    assert res.gap == max(s.gap for s in singles)
+    # A common scalar bound broadcasts over the batch.
+    torch.testing.assert_close(
+        solve_box_qp(G, p, 0.5).alpha[1], solve_box_qp(G[1], p[1], 0.5).alpha
+    )
+
+
+def test_warm_start():
+    # The next step's problem (perturbed G and p) from the previous solution: the same
+    # optimum in fewer iterations; a warm start outside the box is clipped into it.
+    _, G, p, bounds = make_problem(300, 300, 1e4, "scalar", 17)
+    a = solve_box_qp(G, p, bounds).alpha
+    rng = np.random.default_rng(1)
+    E = torch.tensor(rng.standard_normal((300, 300))) * 1e-3 * float(G.diagonal().mean())
+    G2, p2 = G + E @ E.T, p * torch.tensor(rng.uniform(0.9, 1.1, 300))
+    cold = solve_box_qp(G2, p2, bounds)
+    warm = solve_box_qp(G2, p2, bounds, alpha0=a)
+    assert warm.converged and warm.n_iter < cold.n_iter
+    assert float((G2 @ (warm.alpha - cold.alpha)).abs().max()) <= 1e-7 * float(p2.max())
+    wild = solve_box_qp(G2, p2, bounds, alpha0=torch.linspace(-1, 2, 300, dtype=torch.float64))
+    assert wild.converged
+    assert abs(objective(G2, p2, wild.alpha) - objective(G2, p2, cold.alpha)) <= 1e-9 * abs(
+        objective(G2, p2, cold.alpha)
+    )
+
+
+def test_max_iter_bounds_the_work():
+    _, G, p, bounds = make_problem(100, 100, 1e3, "vector", 2)
+    res = solve_box_qp(G, p, bounds, max_iter=1)
+    assert res.n_iter == 1 and not res.converged
+    assert bool(((res.alpha >= 0) & (res.alpha <= bounds)).all())
+    none = solve_box_qp(G, p, bounds, max_iter=0)
+    assert none.n_iter == 0 and bool((none.alpha == 0).all())
+
+
+def test_alpha_can_enter_autograd():
+    _, G, p, _ = make_problem(20, 20, 1e2, "scalar", 0)
+    losses = torch.rand(20, dtype=torch.float64, requires_grad=True)
+    a = solve_box_qp(G, p, 0.5).alpha
+    (a * losses).sum().backward()
+    torch.testing.assert_close(losses.grad, a)
+
+
+def test_duality_gap_helper():
+    _, G, p, bounds = make_problem(40, 15, 1e3, "vector", 6)
+    a = solve_box_qp(G, p, bounds).alpha
+    g = G @ a - p
+    expected = a @ G @ a - p @ a + bounds @ (-g).clamp(min=0)
+    torch.testing.assert_close(box_qp_duality_gap(G, p, bounds, a), expected)
+    assert float(box_qp_duality_gap(G, p, bounds, a)) <= 1e-8 * abs(objective(G, p, a))
+    rng = np.random.default_rng(0)
+    feasible = torch.tensor(rng.uniform(0, 1, 40)) * bounds
+    assert float(box_qp_duality_gap(G, p, bounds, feasible)) >= 0
+    batched = box_qp_duality_gap(
+        torch.stack([G, G]), torch.stack([p, p]), bounds, torch.stack([a, feasible])
+    )
+    assert batched.shape == (2,)
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def test_invalid_inputs():
+    G = torch.eye(3, dtype=torch.float64)
+    p = torch.ones(3, dtype=torch.float64)
+    for bad in (float("nan"), float("inf")):
+        Gb = G.clone()
+        Gb[0, 1] = bad
+        with pytest.raises(ValueError, match="G contains NaN"):
+            solve_box_qp(Gb, p, 1.0)
+        with pytest.raises(ValueError, match="p contains NaN"):
+            solve_box_qp(G, torch.tensor([1.0, bad, 1.0], dtype=torch.float64), 1.0)
+        with pytest.raises(ValueError, match="C contains NaN"):
+            solve_box_qp(G, p, bad)
+        with pytest.raises(ValueError, match="alpha0 contains NaN"):
+            solve_box_qp(G, p, 1.0, alpha0=torch.tensor([0.0, bad, 0.0]))
+    with pytest.raises(ValueError, match="square"):
+        solve_box_qp(torch.ones(3, 4, dtype=torch.float64), p, 1.0)
+    with pytest.raises(ValueError, match="shape"):
+        solve_box_qp(torch.ones(3, dtype=torch.float64), p, 1.0)
+    with pytest.raises(ValueError, match="p must have shape"):
+        solve_box_qp(G, torch.ones(4, dtype=torch.float64), 1.0)
+    with pytest.raises(ValueError, match="C must be"):
+        solve_box_qp(G, p, torch.ones(4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="alpha0 must have shape"):
+        solve_box_qp(G, p, 1.0, alpha0=torch.zeros(2))
+    with pytest.raises(ValueError, match="non-negative"):
+        solve_box_qp(G, p, torch.tensor([1.0, -1e-12, 1.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="tol"):
+        solve_box_qp(G, p, 1.0, tol=0.0)
+    with pytest.raises(ValueError, match="max_iter"):
+        solve_box_qp(G, p, 1.0, max_iter=-1)
+    with pytest.raises(TypeError):
+        solve_box_qp(G.long(), p, 1.0)
+
+
+# ------------------------------------------------------------------------------ CUDA
+
+
+@CUDA
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_cuda_matches_cpu(dtype):
+    _, G, p, bounds = make_problem(300, 120, 1e5, "vector", 19)
+    G, p, bounds = G.to(dtype), p.to(dtype), bounds.to(dtype)
+    cpu = solve_box_qp(G, p, bounds)
+    gpu = solve_box_qp(G.cuda(), p.cuda(), bounds.cuda())
+    assert gpu.alpha.device.type == "cuda" and gpu.converged
+    torch.testing.assert_close(
+        gpu.alpha.cpu(), cpu.alpha, rtol=1e-5, atol=1e-7 * float(cpu.alpha.max())
+    )
