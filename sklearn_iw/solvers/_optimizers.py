@@ -23,8 +23,9 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import torch
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 
+from ._registry import resolve_spec
 from ._rules import (
     AdagradOptimizer,
     DeltaBarDeltaOptimizer,
@@ -590,11 +591,4 @@ def resolve_optimizer(optimizer: str | OptimizerSpec) -> OptimizerSpec:
     -------
     spec : OptimizerSpec
     """
-    if isinstance(optimizer, OptimizerSpec):
-        return clone(optimizer)
-    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
-        return OPTIMIZERS[optimizer]()
-    raise ValueError(
-        f"optimizer must be one of {sorted(OPTIMIZERS)} or an OptimizerSpec instance, "
-        f"got {optimizer!r}."
-    )
+    return resolve_spec(optimizer, OPTIMIZERS, OptimizerSpec, "optimizer")

@@ -13,8 +13,10 @@ from functools import partial
 from typing import ClassVar
 
 import torch
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from torch.optim import lr_scheduler
+
+from ._registry import resolve_spec
 
 
 class ScheduleSpec(BaseEstimator):
@@ -315,11 +317,4 @@ def resolve_schedule(lr_schedule: str | ScheduleSpec) -> ScheduleSpec:
     -------
     spec : ScheduleSpec
     """
-    if isinstance(lr_schedule, ScheduleSpec):
-        return clone(lr_schedule)
-    if isinstance(lr_schedule, str) and lr_schedule in SCHEDULES:
-        return SCHEDULES[lr_schedule]()
-    raise ValueError(
-        f"lr_schedule must be one of {sorted(SCHEDULES)} or a ScheduleSpec instance, "
-        f"got {lr_schedule!r}."
-    )
+    return resolve_spec(lr_schedule, SCHEDULES, ScheduleSpec, "lr_schedule")
