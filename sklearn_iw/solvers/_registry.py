@@ -34,6 +34,6 @@ def resolve_spec(
     if isinstance(value, str) and value in registry:
         return registry[value]()
     raise ValueError(
-        f"{parameter} must be one of {sorted(registry)} or a {base.__name__} instance, "
+        f"{parameter} must be one of {sorted(registry)} or an instance of {base.__name__}, "
         f"got {value!r}."
     )
