@@ -146,18 +146,10 @@ class TensorBatches:
             # One gather per epoch makes every batch a contiguous slice (a view): cheaper
             # than gathering each batch.
             data = data.take(order)
-        start = 0
-        for size in sizes:
-            stop = start + size
-            yield (
-                data.X[start:stop],
-                (
-                    data.y[start:stop],
-                    data.weight[start:stop],
-                    order[start:stop],
-                ),
-            )
-            start = stop
+        # One split per tensor and epoch instead of four slices per batch.
+        parts = [t.split(sizes) for t in (data.X, data.y, data.weight, order)]
+        for X, y, weight, index in zip(*parts, strict=True):
+            yield X, (y, weight, index)
 
 
 class ValidAccuracy(Callback):
@@ -322,10 +314,36 @@ class TrainingEngine(NeuralNet):
         three times a step, and most callbacks only act at epoch boundaries.
         """
         getattr(self, method_name)(self, **cb_kwargs)
-        no_op = getattr(Callback, method_name)
-        for _, callback in self.callbacks_:
-            if getattr(type(callback), method_name, None) is not no_op:
-                getattr(callback, method_name)(self, **cb_kwargs)
+        hooks = self.__dict__.setdefault("_hooks_cache", {})
+        if method_name not in hooks:
+            no_op = getattr(Callback, method_name)
+            hooks[method_name] = [
+                getattr(callback, method_name)
+                for _, callback in self.callbacks_
+                if getattr(type(callback), method_name, None) is not no_op
+            ]
+        for hook in hooks[method_name]:
+            hook(self, **cb_kwargs)
+
+    def initialize_callbacks(self):
+        """Initialise the callbacks and forget the hooks cached by :meth:`notify`."""
+        self._hooks_cache = {}
+        return super().initialize_callbacks()
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch loop, reading batch sizes from the target tensors directly
+        (skorch's generic ``get_len`` inspects the batch's structure at every step)."""
+        if iterator is None:
+            return
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            self.history.record_batch(prefix + "_loss", step["loss"].item())
+            self.history.record_batch(prefix + "_batch_size", len(batch[1][0]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        self.history.record(prefix + "_batch_count", batch_count)
 
     def initialize_optimizer(self, triggered_directly=None):
         """Build the optimizer from ``optimizer_spec``."""
