@@ -34,6 +34,7 @@ from ._engine import (
     ValidAccuracy,
     _build_schedule,
     content_keys,
+    eval_forward,
 )
 from ._losses import PROBA_LOSSES, ClassificationLoss
 
@@ -512,16 +513,9 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
     def _forward(self, X) -> torch.Tensor:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        module = self.net_.module_
-        param = next(module.parameters())
-        module.eval()
-        with torch.no_grad():
-            X_t = torch.as_tensor(X, dtype=param.dtype, device=param.device)
-            return (
-                torch.cat([module(chunk) for chunk in X_t.split(8192)])
-                if len(X_t)
-                else (module(X_t))
-            )
+        param = next(self.net_.module_.parameters())
+        X_t = torch.as_tensor(X, dtype=param.dtype, device=param.device)
+        return eval_forward(self.net_.module_, X_t)
 
     def decision_function(self, X):
         """Raw outputs of the network (logits / scores).

@@ -83,6 +83,15 @@ class SplitData:
     valid: TensorData | None
 
 
+def eval_forward(module: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """Outputs of ``module`` in eval mode without gradients, in chunks of 8192 samples."""
+    module.eval()
+    with torch.no_grad():
+        if not len(X):
+            return module(X)
+        return torch.cat([module(chunk) for chunk in X.split(8192)])
+
+
 class TensorBatches:
     """Re-iterable minibatches over a :class:`TensorData`, reshuffled at every pass.
 
@@ -162,7 +171,7 @@ class ValidAccuracy(Callback):
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
         if not training:
             target = batch[1][0]
-            self.correct_ += int(net.criterion_.n_correct(y_pred, target))
+            self.correct_ += int(net.criterion_.correct(y_pred, target).sum())
             self.total_ += len(target)
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
@@ -226,13 +235,7 @@ class LeaveOneOutBound(Callback):
         if not isinstance(optimizer, ImportanceWeightsOptimizer):
             return
         unstable = self._replay_stopping(dataset_train, optimizer.last_losses)
-        module = net.module_
-        module.eval()
-        with torch.no_grad():
-            output = torch.cat([module(chunk) for chunk in dataset_train.X.split(8192)])
-        hit = net.criterion_.predict(output) == dataset_train.y.long()
-        if hit.ndim > 1:
-            hit = hit.all(dim=1)
+        hit = net.criterion_.correct(eval_forward(net.module_, dataset_train.X), dataset_train.y)
         counted = optimizer.ever_active | ~hit | unstable
         net.history.record("loo_bound", int(counted.sum()) / len(counted))
 

@@ -93,12 +93,10 @@ class ClassificationLoss(nn.Module):
             return (output > 0).long()
         return output.argmax(dim=1)
 
-    def n_correct(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Number of samples predicted right (all labels right for multilabel)."""
+    def correct(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Whether each sample is predicted right (all labels right for multilabel)."""
         hit = self.predict(output) == target.long()
-        if hit.ndim > 1:
-            hit = hit.all(dim=1)
-        return hit.sum()
+        return hit.all(dim=1) if hit.ndim > 1 else hit
 
     def decision(self, output: torch.Tensor) -> torch.Tensor:
         """Decision values: (n,) for binary problems, (n, n_outputs) otherwise."""
