@@ -5,8 +5,11 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
+# Sphinx: warnings are errors; every page is still built so that all of them are reported.
+SPHINXOPTS ?= -W --keep-going
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-slow lint bench docs clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,5 +32,15 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done
 
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# HTML documentation in docs/_build/html; runs the gallery (examples/plot_*.py).
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx $(SPHINXOPTS) -b html docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache docs/_build docs/generated docs/auto_examples \
+		docs/api_tables.rst docs/sg_execution_times.rst

@@ -1,4 +1,9 @@
-"""Paths of the optimizers on an ill-conditioned quadratic and on Rosenbrock's function.
+"""
+=====================================
+Optimizer paths on two test functions
+=====================================
+
+Paths of the optimizers on an ill-conditioned quadratic and on Rosenbrock's function.
 
 Each optimizer spec builds its torch optimizer over one 2-D parameter and takes
 ``step(closure)`` as during training. Every rule gets its own panel over the contour

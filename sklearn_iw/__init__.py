@@ -1,7 +1,16 @@
 """sklearn-iw: scikit-learn compatible neural classifiers trained by importance weights."""
 
-from .estimators import IWLogisticRegression, IWMLPClassifier
+from .estimators import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
+from .model_selection import LOOBoundRandomizedSearchCV, LOOBoundSearchCV, loo_bound_scorer
 
 __version__ = "0.1.0"
 
-__all__ = ["IWLogisticRegression", "IWMLPClassifier", "__version__"]
+__all__ = [
+    "IWLSTMClassifier",
+    "IWLogisticRegression",
+    "IWMLPClassifier",
+    "LOOBoundRandomizedSearchCV",
+    "LOOBoundSearchCV",
+    "loo_bound_scorer",
+    "__version__",
+]

@@ -16,6 +16,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_iw.solvers import BoxQPResult, box_qp_duality_gap, solve_box_qp
 
@@ -384,10 +385,12 @@ def test_warm_start():
 
 def test_max_iter_bounds_the_work():
     _, G, p, bounds = make_problem(100, 100, 1e3, "vector", 2)
-    res = solve_box_qp(G, p, bounds, max_iter=1)
+    with pytest.warns(ConvergenceWarning, match=r"iteration limit \(max_iter=1\)"):
+        res = solve_box_qp(G, p, bounds, max_iter=1)
     assert res.n_iter == 1 and not res.converged
     assert bool(((res.alpha >= 0) & (res.alpha <= bounds)).all())
-    none = solve_box_qp(G, p, bounds, max_iter=0)
+    with pytest.warns(ConvergenceWarning, match=r"max_iter=0"):
+        none = solve_box_qp(G, p, bounds, max_iter=0)
     assert none.n_iter == 0 and bool((none.alpha == 0).all())
 
 

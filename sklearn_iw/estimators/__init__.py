@@ -1,6 +1,7 @@
 """scikit-learn estimators of the package."""
 
 from .logistic import IWLogisticRegression
+from .lstm import IWLSTMClassifier
 from .mlp import IWMLPClassifier
 
-__all__ = ["IWLogisticRegression", "IWMLPClassifier"]
+__all__ = ["IWLSTMClassifier", "IWLogisticRegression", "IWMLPClassifier"]

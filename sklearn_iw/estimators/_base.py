@@ -8,9 +8,10 @@ attributes — lives here, so all estimators behave alike.
 
 from __future__ import annotations
 
-import numbers
+import math
 import warnings
 from functools import partial
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -18,13 +19,22 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, PrintLog
 from torch import nn
 
-from ..solvers import ImportanceWeightsOptimizer, resolve_optimizer, resolve_schedule
+from ..solvers import (
+    OPTIMIZERS,
+    SCHEDULES,
+    ImportanceWeightsOptimizer,
+    OptimizerSpec,
+    ScheduleSpec,
+    resolve_optimizer,
+    resolve_schedule,
+)
 from ._engine import (
     ContinuingLRScheduler,
     LeaveOneOutBound,
@@ -35,79 +45,91 @@ from ._engine import (
     _build_schedule,
     content_keys,
     eval_forward,
+    shared_tensor,
 )
 from ._losses import PROBA_LOSSES, ClassificationLoss
 
 COMMON_PARAMETERS_DOC = """\
-    optimizer : str or OptimizerSpec, default={optimizer!r}
-        The training rule: 'importance_weights' (each minibatch step solves a small QP
-        over the per-sample gradients, see ``ImportanceWeights``), 'gd', 'sgd',
-        'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adadelta', 'adam', 'rprop',
-        'quickprop', 'delta_delta', 'delta_bar_delta', 'lbfgs', or a spec object from
-        :mod:`sklearn_iw.solvers` such as ``Adam(lr=1e-3)``; its hyperparameters are
-        tunable as ``optimizer__lr``.
-    lr_schedule : str or ScheduleSpec, default='constant'
-        Learning-rate schedule stepped once per epoch: 'constant', 'exponential',
-        'inverse_time', 'inverse_sqrt', 'linear', 'cosine', 'cosine_restarts',
-        'one_cycle', 'plateau', or a spec object.
-    batch_size : 'auto', 'full' or int, default='auto'
-        Minibatch size; 'auto' is ``min(200, n_samples)``, 'full' the whole training
-        set. Full-batch optimizers ('gd', 'lbfgs', ...) ignore it.
-    max_iter : int, default={max_iter}
-        Maximum number of epochs.
-    tol : float, default=1e-4
-        Minimum improvement of the training loss (of the validation accuracy with
-        ``early_stopping``) that resets the ``n_iter_no_change`` counter.
-    n_iter_no_change : int, default=10
-        Stop after this many epochs without an improvement of at least ``tol``.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified), stop when
-        its accuracy stops improving, and restore the best epoch's weights.
-    validation_fraction : float, default=0.1
-        Fraction of the training data held out with ``early_stopping``.
-    alpha : float, default={alpha}
-        L2 penalty: the objective is the weighted mean loss plus
-        ``alpha / (2 * sum(sample_weight)) * sum ||W||^2`` over weight matrices
-        (biases are not penalised). With full batches, ``alpha=1`` gives the
-        minimiser of scikit-learn's ``LogisticRegression(C=1)``. With
-        ``optimizer='importance_weights'`` it is a decoupled weight decay per step,
-        ``W <- (1 - lr * alpha) W``, independent of the number of samples (which the
-        leave-one-out bound needs).
-    class_weight : dict, 'balanced' or None, default=None
-        Weights of the classes, multiplied into ``sample_weight``.
-    update_clip : float or None, default=None
-        Clip each coordinate of every update to ``[-update_clip, update_clip]``.
-    device : {{'auto', 'cpu', 'cuda'}}, default='auto'
-        Where to train; 'auto' uses CUDA when available.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and dropout.
-    verbose : int, default=0
-        Print one line per epoch when positive.
-    warm_start : bool, default=False
-        Continue from the previous solution when ``fit`` is called again.
+optimizer : str or OptimizerSpec, default={optimizer!r}
+    The training rule: 'importance_weights' (each minibatch step solves a small QP
+    over the per-sample gradients, see ``ImportanceWeights``), 'gd', 'sgd',
+    'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adadelta', 'adam', 'rprop',
+    'quickprop', 'delta_delta', 'delta_bar_delta', 'lbfgs', or a spec object from
+    :mod:`sklearn_iw.solvers` such as ``Adam(lr=1e-3)``; its hyperparameters are
+    tunable as ``optimizer__lr``.
+lr_schedule : str or ScheduleSpec, default='constant'
+    Learning-rate schedule stepped once per epoch: 'constant', 'exponential',
+    'inverse_time', 'inverse_sqrt', 'linear', 'cosine', 'cosine_restarts',
+    'one_cycle', 'plateau', or a spec object.
+batch_size : 'auto', 'full' or int, default='auto'
+    Minibatch size; 'auto' is ``min(200, n_samples)``, 'full' the whole training
+    set. Full-batch optimizers ('gd', 'lbfgs', ...) ignore it.
+max_iter : int, default={max_iter}
+    Maximum number of epochs.
+tol : float, default=1e-4
+    Minimum improvement of the training loss (of the validation accuracy with
+    ``early_stopping``) that resets the ``n_iter_no_change`` counter.
+n_iter_no_change : int, default=10
+    Stop after this many epochs without an improvement of at least ``tol``.
+early_stopping : bool, default=False
+    Hold out ``validation_fraction`` of the training data (stratified), stop when
+    its accuracy stops improving, and restore the best epoch's weights.
+validation_fraction : float, default=0.1
+    Fraction of the training data held out with ``early_stopping``.
+alpha : float, default={alpha}
+    L2 penalty: the objective is the weighted mean loss plus
+    ``alpha / (2 * sum(sample_weight)) * sum ||W||^2`` over weight matrices
+    (biases are not penalised). With full batches, ``alpha=1`` gives the
+    minimiser of scikit-learn's ``LogisticRegression(C=1)``. With
+    ``optimizer='importance_weights'`` it is a decoupled weight decay per step,
+    ``W <- (1 - lr * alpha) W``, independent of the number of samples (which the
+    leave-one-out bound needs).
+class_weight : dict, 'balanced' or None, default=None
+    Weights of the classes, multiplied into ``sample_weight``.
+update_clip : float or None, default=None
+    Clip each coordinate of every update to ``[-update_clip, update_clip]``.
+device : {{'auto', 'cpu', 'cuda'}}, default='auto'
+    Where to train; 'auto' uses CUDA when available.
+random_state : int, RandomState instance or None, default=None
+    Seeds weight initialisation, shuffling and dropout.
+verbose : int, default=0
+    Print one line per epoch when positive.
+warm_start : bool, default=False
+    Continue from the previous solution when ``fit`` is called again.
 """
 
 COMMON_ATTRIBUTES_DOC = """\
-    classes_ : ndarray of shape (n_classes,)
-        Class labels (label indices for multilabel targets).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when X has string feature names.
-    n_iter_ : int
-        Number of epochs run (summed over ``partial_fit`` calls).
-    t_ : int
-        Number of training samples seen by the optimizer.
-    loss_curve_ : list of float
-        Training loss (penalty included) of each epoch.
-    best_loss_ : float or None
-        Smallest training loss; None with ``early_stopping``.
-    validation_scores_ : list of float or None
-        Validation accuracy of each epoch with ``early_stopping``, else None.
-    best_validation_score_ : float or None
-        Best validation accuracy with ``early_stopping``, else None.
-    net_ : TrainingEngine
-        The fitted skorch net; ``net_.history`` holds the per-epoch records.
+classes_ : ndarray of shape (n_classes,)
+    Class labels (label indices for multilabel targets).
+n_features_in_ : int
+    Number of features seen during fit.
+feature_names_in_ : ndarray of shape (``n_features_in_``,)
+    Names of features seen during fit, when X has string feature names.
+n_iter_ : int
+    Number of epochs run (summed over ``partial_fit`` calls).
+t_ : int
+    Number of training samples seen by the optimizer.
+loss_curve_ : list of float
+    Training loss (penalty included) of each epoch.
+best_loss_ : float or None
+    Smallest training loss; None with ``early_stopping``.
+validation_scores_ : list of float or None
+    Validation accuracy of each epoch with ``early_stopping``, else None.
+best_validation_score_ : float or None
+    Best validation accuracy with ``early_stopping``, else None.
+net_ : TrainingEngine
+    The fitted skorch net; ``net_.history`` holds the per-epoch records.
+importance_weights_ : ndarray of shape (n_train,)
+    With importance weights: the last importance weight ``alpha_i`` of each training
+    sample (the training part with ``early_stopping``).
+support_ : ndarray of int
+    With importance weights: indices of the training samples with ``alpha_i > 0`` at
+    any step, as ``SVC.support_``.
+loo_bound_curve_ : list of float
+    With importance weights: the leave-one-out bound after each epoch.
+loo_bound_ : float
+    With importance weights: the leave-one-out error bound of the fit (the last entry
+    of ``loo_bound_curve_``), NaN with a warning where it cannot hold.
 """
 
 _DEVICES = ("auto", "cpu", "cuda")
@@ -125,6 +147,25 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _supports_multilabel = False
+    # The parameters every estimator shares; subclasses add theirs with
+    # ``{**BaseIWClassifier._parameter_constraints, ...}``.
+    _parameter_constraints: dict = {
+        "optimizer": [StrOptions(set(OPTIMIZERS)), OptimizerSpec],
+        "lr_schedule": [StrOptions(set(SCHEDULES)), ScheduleSpec],
+        "batch_size": [StrOptions({"auto", "full"}), Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, math.inf, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "alpha": [Interval(Real, 0, math.inf, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "update_clip": [Interval(Real, 0, math.inf, closed="neither"), None],
+        "device": [StrOptions(set(_DEVICES))],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
 
     def _build_module(self, n_features: int, n_outputs: int) -> nn.Module:
         """Return the freshly initialised torch module (float32, on the CPU)."""
@@ -138,44 +179,14 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- validation
     def _check_params(self) -> None:
-        def positive_int(name):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-        def non_negative(name):
-            value = getattr(self, name)
-            if (
-                not isinstance(value, numbers.Real)
-                or isinstance(value, bool)
-                or not (value >= 0 and np.isfinite(value))
-            ):
-                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
-
-        positive_int("max_iter")
-        positive_int("n_iter_no_change")
-        non_negative("tol")
-        non_negative("alpha")
-        if self.update_clip is not None:
-            non_negative("update_clip")
-            if self.update_clip == 0:
-                raise ValueError("update_clip must be positive or None, got 0.")
-        if not (
-            isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1
-        ):
-            raise ValueError(
-                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}."
-            )
-        if self.batch_size not in ("auto", "full"):
-            positive_int("batch_size")
-        if self.device not in _DEVICES:
-            raise ValueError(f"device must be one of {_DEVICES}, got {self.device!r}.")
+        """Validate the parameters against ``_parameter_constraints`` (raising
+        scikit-learn's ``InvalidParameterError``), then what a constraint cannot express:
+        that a requested CUDA device exists."""
+        self._validate_params()
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device='cuda' was requested but CUDA is not available.")
-        if self._loss_name() not in ("log_loss", "hinge", "squared_hinge", "modified_huber"):
             raise ValueError(
-                "loss must be one of 'log_loss', 'hinge', 'squared_hinge', 'modified_huber', "
-                f"got {self._loss_name()!r}."
+                "device='cuda' was requested but CUDA is not available: torch sees no GPU. "
+                "Use device='auto' (CUDA when available) or device='cpu'."
             )
 
     def _device(self) -> torch.device:
@@ -233,6 +244,14 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         if self.class_weight is not None:
             if self.task_ == "multilabel":
                 raise ValueError("class_weight is not supported for multilabel targets.")
+            if isinstance(self.class_weight, dict):
+                known = set(self.classes_.tolist())
+                unknown = [c for c in self.class_weight if c not in known]
+                if unknown:
+                    raise ValueError(
+                        f"class_weight names classes that are not in the data: {unknown}; "
+                        f"the classes are {self.classes_.tolist()}."
+                    )
             per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
             weight = weight * per_class[y_enc]
         if self.task_ != "multilabel":
@@ -265,6 +284,7 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        self._check_params()
         warm = self.warm_start and hasattr(self, "net_")
         return self._fit(X, y, sample_weight, classes=None, incremental=warm, epochs=None)
 
@@ -288,23 +308,16 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         self : object
             The estimator.
         """
+        self._check_params()
         first = not hasattr(self, "net_")
         if first and classes is None and np.ndim(y) == 1:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._fit(X, y, sample_weight, classes=classes, incremental=not first, epochs=1)
 
     def _fit(self, X, y, sample_weight, *, classes, incremental: bool, epochs: int | None):
-        self._check_params()
         spec = resolve_optimizer(self.optimizer)
         schedule = resolve_schedule(self.lr_schedule)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=not incremental,
-            dtype=(np.float64, np.float32),
-            multi_output=self._supports_multilabel,
-        )
+        X, y = self._validate_training_data(X, y, reset=not incremental)
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn(
                 "A column-vector y was passed when a 1d array was expected. Please change "
@@ -318,6 +331,8 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         weight = self._sample_weights(X, y, y_enc, sample_weight)
         device = self._device()
         dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        if incremental:  # continued training keeps the dtype of the weights
+            dtype = next(self.net_.module_.parameters()).dtype
 
         if not incremental:
             self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -330,11 +345,15 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         y_dtype = torch.float64 if self.task_ == "multilabel" else torch.int64
 
         def tensors(index, keyed=False):
+            # Without a validation split the index is every sample: a slice views X where
+            # fancy indexing would copy it (training never writes to its inputs).
+            rows = slice(None) if len(index) == len(y_enc) else index
+            X_rows, y_rows = np.ascontiguousarray(X[rows]), y_enc[rows]
             return TensorData(
-                torch.as_tensor(X[index], dtype=dtype, device=device),
-                torch.as_tensor(y_enc[index], dtype=y_dtype, device=device),
-                torch.as_tensor(weight[index], dtype=dtype, device=device),
-                content_keys(X[index], y_enc[index]) if keyed else None,
+                shared_tensor(X_rows, dtype, device),
+                torch.as_tensor(y_rows, dtype=y_dtype, device=device),
+                torch.as_tensor(weight[rows], dtype=dtype, device=device),
+                content_keys(X_rows, y_rows) if keyed else None,
             )
 
         data = SplitData(
@@ -349,7 +368,7 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
             torch.manual_seed(self._seed + self.n_iter_)
             if not incremental:
                 module = self._build_module(
-                    X.shape[1], ClassificationLoss.n_outputs(self.task_, len(self.classes_))
+                    X.shape[-1], ClassificationLoss.n_outputs(self.task_, len(self.classes_))
                 )
                 self.net_ = self._make_engine(module, spec, schedule, device, dtype)
                 self.net_.initialize()
@@ -449,22 +468,33 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         n_new = len(history) - n_before
         self.n_iter_ += n_new
         self.t_ += n_new * n_train
-        self.loss_curve_ += [float(v) for v in history[n_before:, "train_loss"]]
+        # Rows, not history[n_before:, key]: skorch raises on a slice without rows.
+        rows = history[n_before:]
+        self.loss_curve_ += [float(row["train_loss"]) for row in rows]
         if self.early_stopping:
-            self.validation_scores_ += [float(v) for v in history[n_before:, "valid_acc"]]
-            self.best_validation_score_ = max(self.validation_scores_)
+            self.validation_scores_ += [float(row["valid_acc"]) for row in rows]
+            self.best_validation_score_ = max(self.validation_scores_, default=None)
             self.best_loss_ = None
         else:
             self.best_validation_score_ = None
-            self.best_loss_ = min(self.loss_curve_)
-        if not np.all(np.isfinite(self.loss_curve_[len(self.loss_curve_) - n_new :])):
-            raise ValueError(
-                "The training loss became non-finite (NaN or inf): the optimizer diverged. "
-                "Scale the features or lower the learning rate."
+            self.best_loss_ = min(self.loss_curve_, default=None)
+        if self.net_.diverged_at_ is not None:
+            warnings.warn(
+                f"{type(self).__name__}: the optimizer diverged, the training loss (or its "
+                f"gradient) became NaN or infinite in epoch {self.net_.diverged_at_}. Training "
+                f"stopped and the weights after epoch {self.n_iter_} were restored (0: the "
+                "initial weights). "
+                "Lower the learning rate (e.g. optimizer=SGD(lr=...) or optimizer__lr), "
+                "standardize the features (StandardScaler), bound the steps with "
+                "update_clip, or use an adaptive optimizer such as 'adam'.",
+                ConvergenceWarning,
+                stacklevel=4,
             )
 
     def _loo_obstacle(self, incremental: bool, n_train: int) -> str | None:
         """Why the leave-one-out bound cannot hold for this fit, or None if it holds."""
+        if self.net_.diverged_at_ is not None:
+            return "training diverged and was rolled back to earlier weights"
         if self.early_stopping:
             return "early_stopping holds out a validation split that depends on every sample"
         if isinstance(self.class_weight, str):
@@ -490,7 +520,7 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         optimizer = self.net_.optimizer_
         self.importance_weights_ = optimizer.importance_weights.cpu().numpy().copy()
         self.support_ = np.flatnonzero(optimizer.ever_active.cpu().numpy())
-        self.loo_bound_curve_ = [float(v) for v in self.net_.history[:, "loo_bound"]]
+        self.loo_bound_curve_ = [float(row["loo_bound"]) for row in self.net_.history]
         self._loo_reason = self._loo_obstacle(incremental, n_train)
 
     @property
@@ -510,9 +540,25 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         )
 
     # ----------------------------------------------------------------- prediction
+    def _validate_training_data(self, X, y, reset: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Validate the training data; return X as a float array whose first dimension
+        indexes samples (the module's input) and y as an array."""
+        return validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            dtype=(np.float64, np.float32),
+            multi_output=self._supports_multilabel,
+        )
+
+    def _validate_input(self, X) -> np.ndarray:
+        """Validate the input of a prediction method like the training data."""
+        return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+
     def _forward(self, X) -> torch.Tensor:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = self._validate_input(X)
         param = next(self.net_.module_.parameters())
         X_t = torch.as_tensor(X, dtype=param.dtype, device=param.device)
         return eval_forward(self.net_.module_, X_t)

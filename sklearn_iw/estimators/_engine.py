@@ -4,11 +4,14 @@ Every estimator of the package trains through :class:`TrainingEngine`. skorch dr
 epochs, the callbacks (early stopping, learning-rate schedules, the per-epoch log) and the
 history; this module replaces skorch's ``DataLoader`` path by slicing tensors that already
 live on the training device (a measured 2x on small models), weights and averages the
-per-sample losses, adds the L2 penalty, and clips updates elementwise.
+per-sample losses, adds the L2 penalty, clips updates elementwise, and rolls back to the
+last finite weights when training diverges.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,6 +21,13 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler
 
 from ..solvers import ImportanceWeightsOptimizer, OptimizerSpec
+
+# Attributes rebuilt on first use, left out of pickles (see TrainingEngine.__getstate__).
+_CACHES = ("_hooks_cache", "_penalized_cache", "_snapshots")
+# Feature values hashed at a time by content_keys (its temporaries: 8 bytes each).
+_KEY_BLOCK = 1 << 20
+# Training samples whose outputs must be finite at the end of a fit (TrainingEngine).
+_PROBE = 256
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -33,15 +43,36 @@ def content_keys(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each sample's features and label, independent of its position.
 
     Keyed batches are drawn from these, so that deleting a sample from the data set leaves
-    every other sample's batch unchanged.
+    every other sample's batch unchanged. Trailing zeros of a row are not hashed: padded
+    sequences keep their keys when the padding length changes with the data set. Large
+    arrays are hashed in blocks of rows, so the temporaries stay small.
     """
-    X = np.ascontiguousarray(X)
+    rows = max(1, _KEY_BLOCK // max(1, math.prod(X.shape[1:])))
+    if len(X) > rows:
+        blocks = range(0, len(X), rows)
+        return np.concatenate([content_keys(X[i : i + rows], y[i : i + rows]) for i in blocks])
+    X = np.ascontiguousarray(X).reshape(len(X), -1)
     bits = X.view(np.uint64) if X.dtype.itemsize == 8 else X.view(np.uint32).astype(np.uint64)
     labels = np.ascontiguousarray(y, dtype=np.float64).reshape(len(X), -1).view(np.uint64)
+    nonzero = X != 0
+    row_length = np.where(nonzero.any(axis=1), X.shape[1] - np.argmax(nonzero[:, ::-1], axis=1), 0)
     keys = np.zeros(len(X), dtype=np.uint64)
-    for column in np.hstack([labels, bits.reshape(len(X), -1)]).T:
+    for column in labels.T:
         keys = _mix64(keys ^ column)
+    for j, column in enumerate(bits.T):
+        keys = np.where(j < row_length, _mix64(keys ^ column), keys)
     return keys
+
+
+def shared_tensor(array: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``array`` as a tensor on ``device``, sharing its memory where dtype and device allow.
+
+    Read-only arrays (memory-mapped data) are shared too, without torch's warning about
+    them: training never writes to its inputs.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(array, dtype=dtype, device=device)
 
 
 @dataclass
@@ -142,18 +173,19 @@ class TensorBatches:
     def __iter__(self) -> Iterator[tuple]:
         data = self.data
         n = len(data)
-        if self.shuffle and data.key is not None:
+        gather = self.shuffle and (data.key is not None or n > self.batch_size)
+        if gather and data.key is not None:
             order, sizes = self._keyed_order()
-        elif self.shuffle and n > self.batch_size:
+        elif gather:
             order, sizes = torch.randperm(n).to(data.y.device), None
         else:
             order, sizes = torch.arange(n, device=data.y.device), None
         if sizes is None:
             sizes = [min(self.batch_size, n - start) for start in range(0, n, self.batch_size)]
         self.epoch += 1
-        if self.shuffle:
+        if gather:
             # One gather per epoch makes every batch a contiguous slice (a view): cheaper
-            # than gathering each batch.
+            # than gathering each batch. A single unshuffled batch needs no copy.
             data = data.take(order)
         # One split per tensor and epoch instead of four slices per batch.
         parts = [t.split(sizes) for t in (data.X, data.y, data.weight, order)]
@@ -286,12 +318,28 @@ class TrainingEngine(NeuralNet):
     batch_seed : int, default=0
         Seed of keyed batches (importance weights).
 
+    Attributes
+    ----------
+    diverged_at_ : int or None
+        The epoch (counted over the whole history) in which the last ``partial_fit``
+        call diverged, else None; see :meth:`partial_fit`.
+
     Notes
     -----
     With importance weights the step is :meth:`ImportanceWeightsOptimizer.iw_step` and
     ``l2_coef`` is a decoupled weight decay per step (``W <- (1 - lr * l2_coef) W``), so
     that it does not depend on the number of samples (the leave-one-out bound needs that).
+
+    Pickles of a net trained on a GPU load on a CPU-only machine: skorch unpickles the
+    attributes named by ``cuda_dependent_attributes_`` with a ``map_location``.
     """
+
+    # Besides the module_, criterion_ and optimizer_ that skorch registers, the module and
+    # criterion instances passed to __init__ (the same objects) and the callbacks hold
+    # tensors of the training device: the scheduler references the optimizer, early
+    # stopping keeps the best weights, the leave-one-out bound its per-sample counters.
+    # All of them go into one pickle, which keeps the scheduler's optimizer the net's.
+    cuda_dependent_attributes_ = ["module", "criterion", "callbacks"]
 
     def __init__(
         self,
@@ -333,16 +381,113 @@ class TrainingEngine(NeuralNet):
         self._hooks_cache = {}
         return super().initialize_callbacks()
 
+    def __getstate__(self):
+        """skorch's pickling state, without the caches (rebuilt on first use)."""
+        state = super().__getstate__()
+        for key in _CACHES:
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        """skorch's unpickling, then the attributes torch's ``LBFGS`` keeps outside the
+        optimizer state that torch pickles (without them, it cannot step again)."""
+        super().__setstate__(state)
+        optimizer = getattr(self, "optimizer_", None)
+        if isinstance(optimizer, torch.optim.LBFGS):
+            optimizer._params = optimizer.param_groups[0]["params"]
+            optimizer._numel_cache = None
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """skorch's ``partial_fit``, rolled back to the last sound weights on divergence.
+
+        Training stops at the first non-finite training loss of a batch (see
+        :meth:`run_single_epoch`). The weights are restored to those the diverging epoch
+        started from, or, when its very first batch failed, those of the epoch before
+        (weights at which a batch loss was finite), never further back than the start of
+        this call. Final weights (those of the last epoch, or early stopping's best) or
+        outputs (of the first 256 training samples, in eval mode) that are not finite
+        restore the start of the last epoch, or the weights restored before. Either way
+        the history rows from the restored epoch on are dropped, the optimizer's state is
+        cleared (its next step starts afresh) and ``diverged_at_`` is set.
+
+        Parameters
+        ----------
+        X : SplitData
+            The training and validation data.
+        y : None
+            Unused (the targets are in ``X``).
+        classes : None
+            Unused.
+        **fit_params : dict
+            Passed to skorch.
+
+        Returns
+        -------
+        self : TrainingEngine
+        """
+        self.diverged_at_ = None
+        self._snapshot_epochs = [None, None]
+        super().partial_fit(X, y, classes, **fit_params)
+        probe = eval_forward(self.module_, X.train.X[:_PROBE])
+        if not _all_finite([*self._weights()[0], probe]):
+            diverged = self.diverged_at_ is not None
+            self._roll_back(self._restored_epoch if diverged else len(self.history))
+        if self.diverged_at_ is not None:
+            # Only now: skorch's early stopping reads the last row when training ends.
+            del self.history[self._restored_epoch - 1 :]
+        return self
+
+    def _weights(self) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        """The module's parameters and buffers, and two snapshot copies of them (the
+        starts of the current and of the previous epoch), allocated once per module."""
+        cached = getattr(self, "_snapshots", None)
+        if cached is None or cached[0] is not self.module_:
+            live = [*self.module_.parameters(), *self.module_.buffers()]
+            copies = [[t.detach().clone() for t in live] for _ in range(2)]
+            cached = (self.module_, live, copies)
+            self._snapshots = cached
+        return cached[1], cached[2]
+
+    def on_epoch_begin(self, net, **kwargs):
+        """Start the epoch's history row and copy the weights the epoch starts from (a
+        copy on the device, no host synchronisation)."""
+        super().on_epoch_begin(net, **kwargs)
+        live, copies = self._weights()
+        epoch = len(self.history)
+        with torch.no_grad():
+            torch._foreach_copy_(copies[epoch % 2], live)
+        self._snapshot_epochs[epoch % 2] = epoch
+
+    def _roll_back(self, epoch: int) -> None:
+        """Restore the weights epoch ``epoch`` started from, or if this call has no copy
+        of them, those of its first epoch; clear the optimizer's state."""
+        self.diverged_at_ = len(self.history)
+        slot = epoch % 2
+        if self._snapshot_epochs[slot] != epoch:
+            slot = 1 - slot
+        live, copies = self._weights()
+        with torch.no_grad():
+            torch._foreach_copy_(live, copies[slot])
+        self._restored_epoch = self._snapshot_epochs[slot]
+        self.optimizer_.state.clear()
+
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """skorch's epoch loop, reading batch sizes from the target tensors directly
-        (skorch's generic ``get_len`` inspects the batch's structure at every step)."""
+        (skorch's generic ``get_len`` inspects the batch's structure at every step), that
+        stops training at the first non-finite training loss (see :meth:`partial_fit`)."""
         if iterator is None:
             return
         batch_count = 0
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            self.history.record_batch(prefix + "_loss", step["loss"].item())
+            loss = step["loss"].item()
+            if training and not math.isfinite(loss):
+                # A loss of the epoch's first batch is one at the weights it started from.
+                epoch = len(self.history)
+                self._roll_back(epoch if batch_count else epoch - 1)
+                raise KeyboardInterrupt  # skorch's partial_fit ends training on it
+            self.history.record_batch(prefix + "_loss", loss)
             self.history.record_batch(prefix + "_batch_size", len(batch[1][0]))
             self.notify("on_batch_end", batch=batch, training=training, **step)
             batch_count += 1
@@ -430,3 +575,8 @@ class TrainingEngine(NeuralNet):
             for p, old in zip(params, before, strict=True):
                 p.copy_(old + (p - old).clamp_(-self.update_clip, self.update_clip))
         return step
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    """Whether no entry of ``tensors`` is NaN or infinite (one host synchronisation)."""
+    return bool(torch.stack([t.isfinite().all() for t in tensors]).all())

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from ._base import COMMON_ATTRIBUTES_DOC, COMMON_PARAMETERS_DOC, BaseIWClassifier
+from ._losses import LOSSES
 
 
 class IWLogisticRegression(BaseIWClassifier):
+    _parameter_constraints: dict = {
+        **BaseIWClassifier._parameter_constraints,
+        "loss": [StrOptions(set(LOSSES))],
+        "fit_intercept": ["boolean"],
+    }
+
     def __init__(
         self,
         loss="log_loss",

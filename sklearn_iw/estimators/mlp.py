@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from torch import nn
 
 from ._base import COMMON_ATTRIBUTES_DOC, COMMON_PARAMETERS_DOC, BaseIWClassifier
-from ._layers import init_linear, make_activation, resolve_init
+from ._layers import ACTIVATIONS, INITS, init_linear, make_activation, resolve_init
 
 
 class IWMLPClassifier(BaseIWClassifier):
     _supports_multilabel = True
+    _parameter_constraints: dict = {
+        **BaseIWClassifier._parameter_constraints,
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "init": [StrOptions(set(INITS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "batch_norm": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -56,15 +67,21 @@ class IWMLPClassifier(BaseIWClassifier):
         self.verbose = verbose
         self.warm_start = warm_start
 
+    def _check_params(self) -> None:
+        """Validate the parameters, and each entry of a sequence ``hidden_layer_sizes``."""
+        super()._check_params()
+        sizes = self.hidden_layer_sizes
+        if not isinstance(sizes, Integral) and any(
+            not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes
+        ):
+            raise InvalidParameterError(
+                "The 'hidden_layer_sizes' parameter of IWMLPClassifier must be an int in the "
+                f"range [1, inf) or an array-like of such ints. Got {sizes!r} instead."
+            )
+
     def _build_module(self, n_features: int, n_outputs: int) -> nn.Module:
         sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, int) else list(sizes)
-        if any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}."
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
         init = resolve_init(self.init, self.activation)
         layers: list[nn.Module] = []
         width = n_features

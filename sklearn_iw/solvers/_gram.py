@@ -96,6 +96,31 @@ def per_sample_gram(
     of shape ``(B, T1, ..., in)`` are treated as ``B`` samples of ``T1 * ...`` steps; see
     :func:`_linear_gram` for how the per-layer cost branch is chosen. A layer whose input
     does not lead with the batch dimension sends the whole computation to the generic path.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_iw.solvers import per_sample_gram
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 1))
+    >>> X, y = torch.randn(4, 3), torch.tensor([0.0, 1.0, 1.0, 0.0])
+    >>> def per_sample_loss(output, target):
+    ...     return nn.functional.binary_cross_entropy_with_logits(
+    ...         output.squeeze(1), target, reduction="none"
+    ...     )
+    >>> G, losses = per_sample_gram(model, per_sample_loss, X, y)
+    >>> G.shape, losses.shape
+    (torch.Size([4, 4]), torch.Size([4]))
+
+    ``G`` is the Gram matrix of the per-sample gradients, computed without them:
+
+    >>> def gradient(loss):
+    ...     grads = torch.autograd.grad(loss, model.parameters(), retain_graph=True)
+    ...     return torch.cat([g.flatten() for g in grads])
+    >>> J = torch.stack([gradient(loss) for loss in losses])
+    >>> torch.allclose(G, J @ J.T, atol=1e-6)
+    True
     """
     inputs = _as_tuple(X)
     _check_samples_independent(module)
@@ -144,6 +169,24 @@ def per_sample_gram_functional(
     ------
     ValueError
         If a BatchNorm layer uses batch statistics or a dropout layer is in training mode.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_iw.solvers import per_sample_gram, per_sample_gram_functional
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 1))
+    >>> X, y = torch.randn(4, 3), torch.tensor([0.0, 1.0, 1.0, 0.0])
+    >>> def per_sample_loss(output, target):
+    ...     return nn.functional.binary_cross_entropy_with_logits(
+    ...         output.squeeze(1), target, reduction="none"
+    ...     )
+    >>> G = per_sample_gram_functional(model, per_sample_loss, X, y)
+    >>> G.shape
+    torch.Size([4, 4])
+    >>> torch.allclose(G, per_sample_gram(model, per_sample_loss, X, y)[0], atol=1e-6)
+    True
     """
     inputs = _as_tuple(X)
     _check_samples_independent(module)

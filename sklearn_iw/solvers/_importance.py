@@ -14,6 +14,7 @@ had at its previous visit. Written by hand: no library computes this step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -23,6 +24,8 @@ from ._optimizers import _POSITIVE, OPTIMIZERS, OptimizerSpec
 from ._qp import solve_box_qp
 
 _MARGINS = ("loss", "constant")
+# The per-sample memory of ImportanceWeightsOptimizer.
+_MEMORY = ("importance_weights", "ever_active", "last_losses")
 
 
 class ImportanceWeightsOptimizer(torch.optim.Optimizer):
@@ -56,6 +59,30 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         Whether ``a_i > 0`` at any step so far.
     last_losses : torch.Tensor or None
         Each sample's loss at its last visit (before that step's update).
+
+    Examples
+    --------
+    The engine drives it with per-sample losses; by hand, on a logistic model:
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_iw.solvers import ImportanceWeights
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Linear(3, 1)
+    >>> X, y = torch.randn(4, 3), torch.tensor([0.0, 1.0, 1.0, 0.0])
+    >>> def per_sample_loss(output, target):
+    ...     return nn.functional.binary_cross_entropy_with_logits(
+    ...         output.squeeze(1), target, reduction="none"
+    ...     )
+    >>> optimizer = ImportanceWeights(p=0.1, C=1.0).build(model.parameters())
+    >>> optimizer.reset_samples(4, device=torch.device("cpu"), dtype=torch.float32)
+    >>> losses, alpha = optimizer.iw_step(
+    ...     model, per_sample_loss, X, y, weight=torch.ones(4), index=torch.arange(4)
+    ... )
+    >>> alpha.shape, bool(((alpha >= 0) & (alpha <= 1)).all())
+    (torch.Size([4]), True)
+    >>> bool(torch.equal(optimizer.importance_weights, alpha))
+    True
     """
 
     def __init__(self, params, lr, p, C, margin, loss_cap, qp_tol):  # noqa: N803
@@ -69,8 +96,24 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         self.ever_active = None
         self.last_losses = None
 
+    def __getstate__(self) -> dict:
+        """torch's optimizer state (defaults, state, parameter groups) plus the margin
+        settings and the per-sample memory, so that an unpickled optimizer trains on."""
+        own = ("p", "C", "margin", "loss_cap", "qp_tol", *_MEMORY)
+        return {**super().__getstate__(), **{name: getattr(self, name) for name in own}}
+
     def reset_samples(self, n_samples: int, device: torch.device, dtype: torch.dtype) -> None:
-        """Start the per-sample memory for ``n_samples`` training samples."""
+        """Start the per-sample memory for ``n_samples`` training samples.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of training samples (the engine's sample indices run over them).
+        device : torch.device
+            Device of the memory tensors.
+        dtype : torch.dtype
+            Floating-point dtype of the importance weights and losses.
+        """
         self.importance_weights = torch.zeros(n_samples, device=device, dtype=dtype)
         self.ever_active = torch.zeros(n_samples, device=device, dtype=torch.bool)
         self.last_losses = torch.zeros(n_samples, device=device, dtype=dtype)
@@ -107,13 +150,17 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         Returns
         -------
         losses : torch.Tensor
-            The (B,) per-sample losses before the step (detached).
+            The (B,) per-sample losses before the step (detached); all NaN when a loss
+            or the Gram matrix is not finite (diverged weights): then no step is taken
+            and the per-sample memory is left as it was.
         alpha : torch.Tensor
-            The (B,) importance weights of the step.
+            The (B,) importance weights of the step (zeros when no step was taken).
         """
         with torch.enable_grad():
             G, losses = per_sample_gram(module, per_sample_loss, X, y)
         E = losses.detach()
+        if not _all_finite(G, E):
+            return torch.full_like(E, math.nan), torch.zeros_like(E)
         if self.margin == "loss":
             margins = self.p * E.clamp(max=self.loss_cap)
         else:
@@ -138,6 +185,14 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         self.ever_active[index] |= alpha > 0
         self.last_losses[index] = E
         return E, alpha
+
+
+def _all_finite(G: torch.Tensor, E: torch.Tensor) -> bool:
+    """Whether ``G`` and ``E`` hold no NaN or infinite entry: one host synchronisation
+    for the sum, elementwise tests only when the sum is not finite (it may overflow)."""
+    if bool(torch.isfinite(G.sum() + E.sum())):
+        return True
+    return bool(torch.isfinite(G).all() & torch.isfinite(E).all())
 
 
 class ImportanceWeights(OptimizerSpec):
@@ -166,6 +221,24 @@ class ImportanceWeights(OptimizerSpec):
         Factor applied to the QP step.
     qp_tol : float, default=1e-8
         Relative duality-gap tolerance of the QP solver (floored by the solver in float32).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_iw import IWLogisticRegression
+    >>> from sklearn_iw.solvers import ImportanceWeights
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = IWLogisticRegression(
+    ...     optimizer=ImportanceWeights(p=0.02, C=1.0), max_iter=20, random_state=0
+    ... ).fit(X, y)
+    >>> clf.importance_weights_.shape
+    (150,)
+    >>> bool(clf.importance_weights_.min() >= 0 and clf.importance_weights_.max() <= 1.0)
+    True
+    >>> 0.0 <= clf.loo_bound_ <= 1.0
+    True
+
+    ``p`` and ``C`` are tunable by grid search as ``optimizer__p`` and ``optimizer__C``.
     """
 
     name = "importance_weights"

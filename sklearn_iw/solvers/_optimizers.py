@@ -103,6 +103,25 @@ class OptimizerSpec(BaseEstimator):
         importance weights needs this); batch sizes then vary around ``batch_size``.
     optimizer_class : type of torch.optim.Optimizer
         The optimizer that :meth:`build` returns.
+
+    Examples
+    --------
+    A spec holds hyperparameters only; ``build`` returns a fresh torch optimizer:
+
+    >>> import torch
+    >>> from sklearn_iw.solvers import SGD, OptimizerSpec
+    >>> spec = SGD(lr=0.05)
+    >>> isinstance(spec, OptimizerSpec), spec.name, spec.full_batch
+    (True, 'sgd', False)
+    >>> type(spec.build([torch.nn.Parameter(torch.zeros(3))])).__name__
+    'SGD'
+
+    Specs are scikit-learn estimators, so grid searches reach their hyperparameters:
+
+    >>> from sklearn_iw import IWLogisticRegression
+    >>> clf = IWLogisticRegression(optimizer=spec)
+    >>> clf.set_params(optimizer__lr=0.2).optimizer
+    SGD(lr=0.2)
     """
 
     name: ClassVar[str] = ""
@@ -161,6 +180,27 @@ class SGD(OptimizerSpec):
     ----------
     lr : float, default=0.1
         Learning rate (step size).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import SGD
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = SGD(lr=0.1).build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.9000, -1.8000])
+
+    In an estimator, with the learning rate tunable as ``optimizer__lr``:
+
+    >>> from sklearn_iw import IWLogisticRegression
+    >>> IWLogisticRegression(optimizer=SGD(lr=0.05)).get_params()["optimizer__lr"]
+    0.05
     """
 
     name = "sgd"
@@ -181,6 +221,24 @@ class GD(SGD):
     ----------
     lr : float, default=0.5
         Learning rate (step size).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import GD
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = GD().build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.5000, -1.0000])
+
+    >>> GD.full_batch  # the engine feeds the whole training set as one batch
+    True
     """
 
     name = "gd"
@@ -204,6 +262,26 @@ class Momentum(OptimizerSpec):
         Learning rate ``eta``.
     momentum : float, default=0.9
         Momentum factor ``mu`` in [0, 1).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Momentum
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = Momentum(lr=0.1, momentum=0.9).build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.9900, -1.9800])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.9711, -1.9422])
+
+    The first step is ``lr * (1 - momentum) * g``, the moving average starting at zero.
     """
 
     name = "momentum"
@@ -229,6 +307,26 @@ class Nesterov(Momentum):
         Learning rate ``eta``.
     momentum : float, default=0.9
         Momentum factor ``mu`` in [0, 1).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Nesterov
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = Nesterov(lr=0.1, momentum=0.9).build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.9000, -1.8000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.7290, -1.4580])
+
+    The second gradient is taken at the look-ahead point ``w + 0.9 * v``.
     """
 
     name = "nesterov"
@@ -251,6 +349,24 @@ class Adagrad(OptimizerSpec):
         Learning rate ``eta``.
     eps : float, default=1e-8
         Added to ``v`` inside the square root.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Adagrad
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = Adagrad(lr=0.5).build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.5000, -1.5000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.2764, -1.2000])
     """
 
     name = "adagrad"
@@ -277,6 +393,21 @@ class RMSprop(OptimizerSpec):
         Decay of the running mean of squared gradients, in [0, 1).
     eps : float, default=1e-8
         Added to ``v`` inside the square root.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import RMSprop
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = RMSprop(lr=0.01).build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.9684, -1.9684])
     """
 
     name = "rmsprop"
@@ -306,6 +437,21 @@ class Adadelta(OptimizerSpec):
         Decay of both running averages, in [0, 1).
     eps : float, default=1e-6
         Added inside both square roots.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Adadelta
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = Adadelta().build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.9955, -1.9955])
     """
 
     name = "adadelta"
@@ -337,6 +483,26 @@ class Adam(OptimizerSpec):
         Decay of the second-moment estimate, in [0, 1).
     eps : float, default=1e-8
         Added to the denominator.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Adam
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = Adam(lr=0.1).build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.9000, -1.9000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.8004, -1.8002])
+
+    The first step moves every weight by ``lr`` (bias-corrected ``m_hat / sqrt(v_hat) = sign(g)``).
     """
 
     name = "adam"
@@ -382,6 +548,26 @@ class Rprop(OptimizerSpec):
         Smallest step size.
     step_max : float, default=50.0
         Largest step size, >= ``step_min``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Rprop
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = Rprop(lr=0.1).build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.9000, -1.9000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.7800, -1.7800])
+
+    Steps of ``lr`` along the gradient's sign, then ``1.2 * lr`` while the sign holds.
     """
 
     name = "rprop"
@@ -425,6 +611,26 @@ class Quickprop(OptimizerSpec):
         Learning rate of the fallback gradient step.
     mu_max : float, default=1.75
         Maximum growth factor of a weight's step.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Quickprop
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = Quickprop(lr=0.5).build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.5000, -1.0000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([0., 0.])
+
+    A gradient step first, then the secant step jumps to the minimum of the parabola.
     """
 
     name = "quickprop"
@@ -458,6 +664,26 @@ class DeltaDelta(OptimizerSpec):
         Lower bound on the rates (may be -inf).
     lr_max : float, default=2.0
         Upper bound on the rates (may be inf), >= ``lr_min``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import DeltaDelta
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = DeltaDelta(lr=0.5, gamma=0.1).build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.5000, -1.0000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.2250, -0.3000])
+
+    The second step uses the rates ``0.5 + 0.1 * g(2) * g(1)``: 0.55 and 0.7.
     """
 
     name = "delta_delta"
@@ -498,6 +724,24 @@ class DeltaBarDelta(OptimizerSpec):
         Multiplicative decrease of a rate, in [0, 1].
     theta : float, default=0.7
         Decay of the running mean of the gradient, in [0, 1).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import DeltaBarDelta
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = DeltaBarDelta(lr=0.5).build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.5000, -1.0000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.2450, -0.4900])
     """
 
     name = "delta_bar_delta"
@@ -535,6 +779,21 @@ class LBFGS(OptimizerSpec):
         L-BFGS iterations per epoch.
     history_size : int, default=10
         Number of curvature pairs kept.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import LBFGS
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = LBFGS(max_iter=5).build([w])
+    >>> def closure():  # one step on the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> bool(w.data.abs().max() < 1e-4)
+    True
     """
 
     name = "lbfgs"
@@ -590,5 +849,15 @@ def resolve_optimizer(optimizer: str | OptimizerSpec) -> OptimizerSpec:
     Returns
     -------
     spec : OptimizerSpec
+
+    Examples
+    --------
+    >>> from sklearn_iw.solvers import Adam, resolve_optimizer
+    >>> resolve_optimizer("rprop")
+    Rprop()
+    >>> spec = Adam(lr=0.01)
+    >>> resolved = resolve_optimizer(spec)
+    >>> resolved, resolved is spec
+    (Adam(lr=0.01), False)
     """
     return resolve_spec(optimizer, OPTIMIZERS, OptimizerSpec, "optimizer")

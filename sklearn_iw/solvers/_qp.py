@@ -39,9 +39,11 @@ matrices are upcast one row block at a time.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import torch
+from sklearn.exceptions import ConvergenceWarning
 
 __all__ = ["BoxQPResult", "box_qp_duality_gap", "solve_box_qp"]
 
@@ -89,6 +91,16 @@ class BoxQPResult(NamedTuple):
         :func:`solve_box_qp`).
     converged : bool
         Whether ``gap`` reached the tolerance, for every problem of a batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import solve_box_qp
+    >>> G = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    >>> result = solve_box_qp(G, torch.ones(2, dtype=torch.float64), C=0.2)
+    >>> result.alpha, result.converged
+    (tensor([0.2000, 0.2000], dtype=torch.float64), True)
+    >>> alpha, n_iter, gap, converged = result  # a named tuple
     """
 
     alpha: torch.Tensor
@@ -120,6 +132,17 @@ def box_qp_duality_gap(
         shape ``(...)``: non-negative for feasible ``alpha``, zero exactly at the optima.
         Samples that :func:`solve_box_qp` excludes get no special treatment; pass
         ``C_i = 0`` for them to get the gap of the problem the solver reports on.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import box_qp_duality_gap
+    >>> G = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    >>> p = torch.ones(2, dtype=torch.float64)
+    >>> box_qp_duality_gap(G, p, 1.0, torch.zeros(2, dtype=torch.float64))
+    tensor(2., dtype=torch.float64)
+    >>> box_qp_duality_gap(G, p, 1.0, torch.full((2,), 1 / 3, dtype=torch.float64))
+    tensor(0., dtype=torch.float64)
     """
     Gw = G.to(_WORK)
     a = alpha.to(device=G.device, dtype=_WORK)
@@ -163,7 +186,9 @@ def solve_box_qp(
         gradients need about 10, warm-started 2-5; degenerate problems up to about 100,
         interior-point ones included). Every iteration costs one factorisation, of a
         working-set block or for interior-point ones of the servable block at most, so
-        the solver always terminates.
+        the solver always terminates. A problem that reaches the limit above the
+        tolerance returns its last iterate, feasible and the best so far (iterations
+        only lower the objective), with a ``ConvergenceWarning``.
 
     Returns
     -------
@@ -195,6 +220,34 @@ def solve_box_qp(
     to ``-f`` at the optimum. It is computed in float64 on the returned ``alpha``.
 
     *Batches* are solved one problem after the other, since their working sets differ.
+
+    Examples
+    --------
+    The importance weights of two samples whose gradients overlap:
+
+    >>> import torch
+    >>> from sklearn_iw.solvers import solve_box_qp
+    >>> G = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    >>> p = torch.tensor([1.0, 1.0], dtype=torch.float64)
+    >>> result = solve_box_qp(G, p, C=1.0)
+    >>> result.alpha
+    tensor([0.3333, 0.3333], dtype=torch.float64)
+    >>> result.converged
+    True
+
+    A tight bound ``C`` and a warm start (the previous solution of the same samples):
+
+    >>> solve_box_qp(G, p, C=0.2, alpha0=result.alpha).alpha
+    tensor([0.2000, 0.2000], dtype=torch.float64)
+
+    A Gram matrix of real per-sample gradients, float32 as during training:
+
+    >>> J = torch.randn(100, 20, generator=torch.Generator().manual_seed(0))
+    >>> result = solve_box_qp(J @ J.T, torch.full((100,), 0.1), C=1.0)
+    >>> result.alpha.dtype, result.converged
+    (torch.float32, True)
+    >>> bool((result.alpha == 0).any())  # exact zeros: inactive samples
+    True
     """
     G, p, C_t, alpha0 = _validate(G, p, C, alpha0)
     if isinstance(tol, bool) or not (isinstance(tol, int | float) and 0 < tol < math.inf):
@@ -228,6 +281,14 @@ def solve_box_qp(
         alpha = torch.stack(alphas) if alphas else pb.new_zeros(pb.shape)
     alpha = alpha.clone() if batched else alpha.squeeze(0).clone()
     gap = max(gaps, default=0.0)
+    if any(n >= limit and rel > tol_ok for n, rel in zip(iters, gaps, strict=True)):
+        warnings.warn(
+            f"solve_box_qp reached its iteration limit (max_iter={limit}) at a relative "
+            f"duality gap of {gap:.1e} > tol={tol_ok:.1e}; alpha is the best feasible point "
+            "found (every iteration lowers the objective). Raise max_iter or tol.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return BoxQPResult(alpha, max(iters, default=0), gap, gap <= tol_ok)
 
 

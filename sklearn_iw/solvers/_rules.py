@@ -61,6 +61,22 @@ class RuleOptimizer(torch.optim.Optimizer):
         hyperparameters), as for any ``torch.optim.Optimizer``.
     defaults : dict
         Hyperparameters of the rule, by name.
+
+    Examples
+    --------
+    Subclasses are used like any torch optimizer; without a closure, ``step`` uses the
+    gradients already stored in ``p.grad``:
+
+    >>> import torch
+    >>> from sklearn_iw.solvers import MomentumOptimizer, RuleOptimizer
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = MomentumOptimizer([w], lr=0.1, momentum=0.0)
+    >>> isinstance(optimizer, RuleOptimizer)
+    True
+    >>> w.grad = torch.tensor([1.0, 1.0])
+    >>> optimizer.step()
+    >>> w.data
+    tensor([ 0.9000, -2.1000])
     """
 
     _buffers: ClassVar[tuple[str, ...]] = ()
@@ -156,6 +172,24 @@ class MomentumOptimizer(RuleOptimizer):
         Learning rate ``eta``.
     momentum : float
         Momentum factor ``mu`` in [0, 1).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import MomentumOptimizer
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = MomentumOptimizer([w], lr=0.1, momentum=0.5)
+    >>> def closure():  # the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.9500, -1.9000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.8775, -1.7550])
     """
 
     _buffers = ("m",)
@@ -190,6 +224,26 @@ class NesterovOptimizer(RuleOptimizer):
         Learning rate ``eta``.
     momentum : float
         Momentum factor ``mu`` in [0, 1).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import NesterovOptimizer
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = NesterovOptimizer([w], lr=0.1, momentum=0.5)
+    >>> def closure():  # the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.9000, -1.8000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.7650, -1.5300])
+
+    The second gradient was taken at ``w + 0.5 * v = [0.85, -1.7]``.
     """
 
     _buffers = ("v",)
@@ -275,6 +329,24 @@ class AdagradOptimizer(_RootScaledOptimizer):
         Learning rate ``eta``.
     eps : float
         Added to ``v`` inside the square root.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import AdagradOptimizer
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = AdagradOptimizer([w], lr=0.5, eps=1e-8)
+    >>> def closure():  # the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.5000, -1.5000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.2764, -1.2000])
     """
 
     def __init__(self, params: Iterable[Any], *, lr: float, eps: float):
@@ -300,6 +372,23 @@ class RMSpropOptimizer(_RootScaledOptimizer):
         Decay of the running mean of squared gradients, in [0, 1).
     eps : float
         Added to ``v`` inside the square root.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import RMSpropOptimizer
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = RMSpropOptimizer([w], lr=0.1, gamma=0.9, eps=1e-8)
+    >>> def closure():  # the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.6838, -1.6838])
+
+    The first step is ``lr * g / sqrt(0.1 * g**2) = lr * sign(g) / sqrt(0.1)``.
     """
 
     def __init__(self, params: Iterable[Any], *, lr: float, gamma: float, eps: float):
@@ -386,6 +475,26 @@ class RpropOptimizer(_PerWeightRateOptimizer):
         Lower bound on the step sizes.
     step_max : float
         Upper bound on the step sizes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import RpropOptimizer
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = RpropOptimizer(
+    ...     [w], lr=0.1, eta_plus=1.2, eta_minus=0.5, step_min=1e-6, step_max=50.0
+    ... )
+    >>> def closure():  # the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.9000, -1.9000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.7800, -1.7800])
     """
 
     _buffers = ("prev_grad",)
@@ -444,6 +553,24 @@ class DeltaDeltaOptimizer(_PerWeightRateOptimizer):
         Lower bound on the rates.
     lr_max : float
         Upper bound on the rates.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import DeltaDeltaOptimizer
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = DeltaDeltaOptimizer([w], lr=0.5, gamma=0.1, lr_min=0.0, lr_max=2.0)
+    >>> def closure():  # the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.5000, -1.0000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.2250, -0.3000])
     """
 
     _buffers = ("prev_grad",)
@@ -482,6 +609,26 @@ class DeltaBarDeltaOptimizer(_PerWeightRateOptimizer):
         Multiplicative decrease of a rate, in [0, 1].
     theta : float
         Decay of the running mean of the gradient, in [0, 1).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import DeltaBarDeltaOptimizer
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = DeltaBarDeltaOptimizer([w], lr=0.5, kappa=0.01, phi=0.2, theta=0.7)
+    >>> def closure():  # the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.5000, -1.0000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.2450, -0.4900])
+
+    The second step's rates grew by ``kappa`` to 0.51: ``gbar(1) * g(2) > 0``.
     """
 
     _buffers = ("bar_grad",)
@@ -524,6 +671,26 @@ class QuickpropOptimizer(RuleOptimizer):
         Learning rate ``eta`` of the fallback gradient step.
     mu_max : float
         Maximum growth factor of a weight's step.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import QuickpropOptimizer
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> optimizer = QuickpropOptimizer([w], lr=0.5, mu_max=1.75)
+    >>> def closure():  # the loss (w ** 2).sum() / 2, whose gradient is w
+    ...     optimizer.zero_grad()
+    ...     loss = (w ** 2).sum() / 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([ 0.5000, -1.0000])
+    >>> _ = optimizer.step(closure)
+    >>> w.data
+    tensor([0., 0.])
+
+    On a quadratic the secant step of the second call lands on the minimum.
     """
 
     _buffers = ("prev_grad", "prev_delta")

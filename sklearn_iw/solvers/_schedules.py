@@ -26,6 +26,16 @@ class ScheduleSpec(BaseEstimator):
     ----------
     name : str
         The string accepted by the estimators' ``lr_schedule`` parameter.
+
+    Examples
+    --------
+    >>> from sklearn_iw import IWMLPClassifier
+    >>> from sklearn_iw.solvers import Cosine, ScheduleSpec
+    >>> isinstance(Cosine(), ScheduleSpec), Cosine.name
+    (True, 'cosine')
+    >>> clf = IWMLPClassifier(optimizer="sgd", lr_schedule=Cosine(eta_min=1e-4))
+    >>> clf.set_params(lr_schedule__eta_min=1e-3).lr_schedule
+    Cosine(eta_min=0.001)
     """
 
     name: ClassVar[str] = ""
@@ -56,7 +66,22 @@ def _inverse_sqrt(t: int, decay: float) -> float:
 
 
 class Constant(ScheduleSpec):
-    """Constant learning rate: ``lr(t) = lr0`` (``torch ConstantLR`` with factor 1)."""
+    """Constant learning rate: ``lr(t) = lr0`` (``torch ConstantLR`` with factor 1).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Constant
+    >>> optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> scheduler = Constant().build(optimizer, n_epochs=4)
+    >>> rates = []
+    >>> for epoch in range(4):
+    ...     rates.append(round(optimizer.param_groups[0]["lr"], 4))
+    ...     optimizer.step()
+    ...     scheduler.step()
+    >>> rates
+    [1.0, 1.0, 1.0, 1.0]
+    """
 
     name = "constant"
 
@@ -71,6 +96,20 @@ class Exponential(ScheduleSpec):
     ----------
     gamma : float, default=0.97
         Multiplicative decay per epoch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Exponential
+    >>> optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> scheduler = Exponential(gamma=0.5).build(optimizer, n_epochs=4)
+    >>> rates = []
+    >>> for epoch in range(4):
+    ...     rates.append(round(optimizer.param_groups[0]["lr"], 4))
+    ...     optimizer.step()
+    ...     scheduler.step()
+    >>> rates
+    [1.0, 0.5, 0.25, 0.125]
     """
 
     name = "exponential"
@@ -89,6 +128,20 @@ class InverseTime(ScheduleSpec):
     ----------
     decay : float, default=0.1
         Decay rate ``k``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import InverseTime
+    >>> optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> scheduler = InverseTime(decay=1.0).build(optimizer, n_epochs=4)
+    >>> rates = []
+    >>> for epoch in range(4):
+    ...     rates.append(round(optimizer.param_groups[0]["lr"], 4))
+    ...     optimizer.step()
+    ...     scheduler.step()
+    >>> rates
+    [1.0, 0.5, 0.3333, 0.25]
     """
 
     name = "inverse_time"
@@ -107,6 +160,20 @@ class InverseSqrt(ScheduleSpec):
     ----------
     decay : float, default=1.0
         Decay rate ``k``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import InverseSqrt
+    >>> optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> scheduler = InverseSqrt(decay=3.0).build(optimizer, n_epochs=4)
+    >>> rates = []
+    >>> for epoch in range(4):
+    ...     rates.append(round(optimizer.param_groups[0]["lr"], 4))
+    ...     optimizer.step()
+    ...     scheduler.step()
+    >>> rates
+    [1.0, 0.5, 0.378, 0.3162]
     """
 
     name = "inverse_sqrt"
@@ -127,6 +194,20 @@ class Linear(ScheduleSpec):
     ----------
     end_factor : float, default=0.01
         Fraction of ``lr0`` reached at the last epoch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Linear
+    >>> optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> scheduler = Linear(end_factor=0.2).build(optimizer, n_epochs=4)
+    >>> rates = []
+    >>> for epoch in range(5):
+    ...     rates.append(round(optimizer.param_groups[0]["lr"], 4))
+    ...     optimizer.step()
+    ...     scheduler.step()
+    >>> rates
+    [1.0, 0.8, 0.6, 0.4, 0.2]
     """
 
     name = "linear"
@@ -152,6 +233,20 @@ class Cosine(ScheduleSpec):
     ----------
     eta_min : float, default=0.0
         Learning rate reached at the end.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Cosine
+    >>> optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> scheduler = Cosine().build(optimizer, n_epochs=4)
+    >>> rates = []
+    >>> for epoch in range(5):
+    ...     rates.append(round(optimizer.param_groups[0]["lr"], 4))
+    ...     optimizer.step()
+    ...     scheduler.step()
+    >>> rates
+    [1.0, 0.8536, 0.5, 0.1464, 0.0]
     """
 
     name = "cosine"
@@ -179,6 +274,20 @@ class CosineRestarts(ScheduleSpec):
         Factor by which each cycle is longer than the previous.
     eta_min : float, default=0.0
         Smallest learning rate.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import CosineRestarts
+    >>> optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> scheduler = CosineRestarts(T_0=2, T_mult=1).build(optimizer, n_epochs=4)
+    >>> rates = []
+    >>> for epoch in range(5):
+    ...     rates.append(round(optimizer.param_groups[0]["lr"], 4))
+    ...     optimizer.step()
+    ...     scheduler.step()
+    >>> rates
+    [1.0, 0.5, 1.0, 0.5, 1.0]
     """
 
     name = "cosine_restarts"
@@ -226,6 +335,20 @@ class OneCycle(ScheduleSpec):
         ``lr0`` divided by the starting learning rate.
     final_div_factor : float, default=1e4
         Starting learning rate divided by the final one.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import OneCycle
+    >>> optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> scheduler = OneCycle().build(optimizer, n_epochs=4)
+    >>> rates = []
+    >>> for epoch in range(5):
+    ...     rates.append(round(optimizer.param_groups[0]["lr"], 4))
+    ...     optimizer.step()
+    ...     scheduler.step()
+    >>> rates
+    [0.04, 0.9505, 0.6113, 0.1883, 0.0]
     """
 
     name = "one_cycle"
@@ -267,6 +390,20 @@ class Plateau(ScheduleSpec):
         Relative improvement that counts.
     min_lr : float, default=0.0
         Lower bound on the learning rate.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_iw.solvers import Plateau
+    >>> optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    >>> scheduler = Plateau(patience=1).build(optimizer, n_epochs=4)
+    >>> rates = []
+    >>> for epoch in range(5):
+    ...     rates.append(round(optimizer.param_groups[0]["lr"], 4))
+    ...     optimizer.step()
+    ...     scheduler.step(1.0)  # a training loss that never improves
+    >>> rates
+    [1.0, 1.0, 1.0, 0.5, 0.5]
     """
 
     name = "plateau"
@@ -316,5 +453,13 @@ def resolve_schedule(lr_schedule: str | ScheduleSpec) -> ScheduleSpec:
     Returns
     -------
     spec : ScheduleSpec
+
+    Examples
+    --------
+    >>> from sklearn_iw.solvers import Exponential, resolve_schedule
+    >>> resolve_schedule("cosine")
+    Cosine()
+    >>> resolve_schedule(Exponential(gamma=0.9))
+    Exponential(gamma=0.9)
     """
     return resolve_spec(lr_schedule, SCHEDULES, ScheduleSpec, "lr_schedule")

@@ -1,0 +1,210 @@
+"""IWLSTMClassifier benchmarks: latching lags, fit time against skorch, Gram through time.
+
+(a) Latching (``make_latching``, noise 0.1, 500 training and 400 test sequences, hidden
+    16, ``forget_bias=3``, batch 50): for each optimizer, the sequence lengths it solves
+    (>= 95% test accuracy) within the time budget, the epochs and seconds it needed.
+    Lengths are tried in increasing order and an optimizer stops at its first failure.
+(b) Fit time of ``IWLSTMClassifier(optimizer=Adam)`` against a stock skorch
+    ``NeuralNetClassifier`` wrapping ``torch.nn.LSTM`` and a linear head, same data,
+    hidden size, batch size, learning rate and epochs (anchor = skorch).
+(c) Per-sample Gram of the LSTM's weights through time: the hook fast path
+    (``per_sample_gram``) against the ``torch.func`` oracle (anchor = oracle).
+
+Run ``python benchmarks/bench_lstm.py --threads 1`` on an idle machine; ``--quick``
+shortens (a) to a one-minute budget and lengths 100 and 300.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from skorch import NeuralNetClassifier
+from torch import nn
+
+from sklearn_iw import IWLSTMClassifier
+from sklearn_iw.datasets import make_latching
+from sklearn_iw.estimators._sequences import padded_sequences
+from sklearn_iw.estimators.lstm import LSTMNetwork
+from sklearn_iw.solvers import SGD, Adam, per_sample_gram, per_sample_gram_functional
+
+OPTIMIZERS = {
+    "importance_weights": lambda: "importance_weights",
+    "adam": lambda: Adam(lr=0.01),
+    "sgd": lambda: SGD(lr=1.0),
+}
+
+
+def latching(budget: float, lengths: list[int]) -> list[dict]:
+    rows = []
+    for name, make_optimizer in OPTIMIZERS.items():
+        for seq_len in lengths:
+            X, y = make_latching(900, seq_len, noise=0.1, random_state=0)
+            X = X.astype(np.float32)
+            X_train, y_train, X_test, y_test = X[:500], y[:500], X[500:], y[500:]
+            clf = IWLSTMClassifier(
+                hidden_size=16,
+                forget_bias=3.0,
+                batch_size=50,
+                max_iter=1,
+                warm_start=True,
+                optimizer=make_optimizer(),
+                random_state=0,
+            )
+            start, accuracy, epochs = time.perf_counter(), 0.0, 0
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                while time.perf_counter() - start < budget and accuracy < 0.95:
+                    clf.fit(X_train, y_train)
+                    epochs += 1
+                    accuracy = clf.score(X_test, y_test)
+            seconds = time.perf_counter() - start
+            rows.append(
+                {
+                    "optimizer": name,
+                    "seq_len": seq_len,
+                    "solved": accuracy >= 0.95,
+                    "accuracy": accuracy,
+                    "epochs": epochs,
+                    "seconds": seconds,
+                }
+            )
+            print(
+                f"| {name} | {seq_len} | {'yes' if accuracy >= 0.95 else 'no'} | "
+                f"{accuracy:.3f} | {epochs} | {seconds:.0f} |",
+                flush=True,
+            )
+            if accuracy < 0.95:
+                break
+    return rows
+
+
+class _StockLSTM(nn.Module):
+    """``nn.LSTM`` on (B, T) univariate sequences and a linear head on the last state."""
+
+    def __init__(self, hidden_size: int, n_classes: int):
+        super().__init__()
+        self.lstm = nn.LSTM(1, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, n_classes)
+
+    def forward(self, X):
+        _, (h_n, _) = self.lstm(X.unsqueeze(2))
+        return self.head(h_n[-1])
+
+
+def fit_time(repeats: int) -> list[tuple[str, float]]:
+    X, y = make_latching(2000, 50, noise=0.1, random_state=0)
+    X = X.astype(np.float32)
+    hidden, epochs, batch, lr = 32, 10, 200, 0.01
+
+    def ours():
+        IWLSTMClassifier(
+            hidden_size=hidden,
+            optimizer=Adam(lr=lr),
+            batch_size=batch,
+            max_iter=epochs,
+            n_iter_no_change=epochs,
+            random_state=0,
+        ).fit(X, y)
+
+    def stock():
+        torch.manual_seed(0)
+        NeuralNetClassifier(
+            _StockLSTM,
+            module__hidden_size=hidden,
+            module__n_classes=2,
+            criterion=nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            lr=lr,
+            batch_size=batch,
+            max_epochs=epochs,
+            train_split=None,
+            iterator_train__shuffle=True,
+            verbose=0,
+        ).fit(X, y)
+
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, run in (
+            ("skorch NeuralNetClassifier + nn.LSTM", stock),
+            ("IWLSTMClassifier", ours),
+        ):
+            run()  # warm up
+            best = min(_timed(run) for _ in range(repeats))
+            results.append((name, best))
+    return results
+
+
+def _timed(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def gram_time(repeats: int) -> list[tuple[int, int, int, float, float]]:
+    rows = []
+    rng = np.random.default_rng(0)
+    for batch, steps, hidden in ((50, 50, 16), (50, 100, 16), (200, 50, 32)):
+        torch.manual_seed(0)
+        seqs = [rng.normal(size=(steps, 1)) for _ in range(batch)]
+        X = torch.as_tensor(padded_sequences(seqs, np.float32))
+        y = torch.as_tensor(rng.integers(0, 2, size=batch))
+        net = LSTMNetwork(1, hidden, 1, False, 0.0, 3.0, 2, unrolled=True).train()
+
+        def loss(out, target):
+            return F.cross_entropy(out, target, reduction="none")
+
+        fast = min(_timed(partial(per_sample_gram, net, loss, X, y)) for _ in range(repeats))
+        oracle = min(
+            _timed(partial(per_sample_gram_functional, net, loss, X, y)) for _ in range(repeats)
+        )
+        rows.append((batch, steps, hidden, fast, oracle))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--budget", type=float, default=600.0, help="seconds per fit in (a)")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sections", default="abc")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    lengths = [100, 300] if args.quick else [100, 300, 1000, 3000]
+    budget = 60.0 if args.quick else args.budget
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    if "a" in args.sections:
+        print(f"(a) latching, noise 0.1, budget {budget:.0f} s per fit")
+        print("| optimizer | seq_len | solved | test accuracy | epochs | seconds |")
+        print("|---|---|---|---|---|---|")
+        latching(budget, lengths)
+        print()
+    if "b" in args.sections:
+        print("(b) fit time, latching 2000 x 50, hidden 32, Adam(0.01), batch 200, 10 epochs")
+        results = fit_time(repeats=3)
+        anchor = results[0][1]
+        print("| model | seconds | ratio to skorch |")
+        print("|---|---|---|")
+        for name, seconds in results:
+            print(f"| {name} | {seconds:.2f} | {seconds / anchor:.2f} |")
+        print()
+    if "c" in args.sections:
+        print("(c) per-sample Gram through time, float32")
+        print("| batch | steps | hidden | fast path ms | torch.func ms | speed-up |")
+        print("|---|---|---|---|---|---|")
+        for batch, steps, hidden, fast, oracle in gram_time(repeats=3):
+            print(
+                f"| {batch} | {steps} | {hidden} | {1e3 * fast:.1f} | {1e3 * oracle:.1f} | "
+                f"{oracle / fast:.1f}x |"
+            )
+
+
+if __name__ == "__main__":
+    main()

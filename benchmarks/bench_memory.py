@@ -1,0 +1,162 @@
+"""Peak memory of IWMLPClassifier.fit over the size of its training data.
+
+1,000,000 x 20 features, hidden (100,), batch 512, a few epochs on the CPU. Each
+configuration runs in a fresh subprocess: the data are made, a tiny warm-up fit loads
+torch's lazy parts, then the resident set size (RSS) before ``fit`` is subtracted from the
+peak RSS during ``fit``. The peak is the kernel's high-water mark (``VmHWM``, reset just
+before ``fit`` through ``/proc/self/clear_refs``) where the kernel allows the reset, and
+in any case a background thread's samples of ``/proc/self/statm`` every millisecond. The
+target is a peak of at most 3x the data: the training set is not copied more than once
+at a time (float64 input is trained on in float64, without conversion).
+
+Usage: python benchmarks/bench_memory.py [--n-samples 1000000] [--epochs 2] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+CONFIGS = [
+    ("importance_weights", "float32"),
+    ("adam", "float32"),
+    ("adam", "float64"),
+]
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def reset_high_water_mark() -> bool:
+    """Reset the kernel's peak RSS of this process; False where that is not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def high_water_mark() -> int:
+    """The kernel's peak RSS (``VmHWM``) of this process."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("VmHWM not found in /proc/self/status")
+
+
+class PeakSampler(threading.Thread):
+    """Samples the RSS every millisecond until stopped; ``peak`` is the largest sample."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak = rss_bytes()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.001):
+            self.peak = max(self.peak, rss_bytes())
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        self.peak = max(self.peak, rss_bytes())
+        return self.peak
+
+
+def measure(optimizer: str, dtype: str, n_samples: int, epochs: int) -> dict:
+    """Fit once in this process; return the data size and the fit's peak extra RSS."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sklearn_iw import IWMLPClassifier
+
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_samples, 20), dtype=np.float32)
+    if dtype == "float64":
+        X = X.astype(np.float64)
+    y = (X[:, 0] + 0.5 * X[:, 1] + 0.3 * rng.standard_normal(n_samples) > 0).astype(np.int64)
+
+    def estimator(max_iter):
+        return IWMLPClassifier(
+            optimizer=optimizer,
+            batch_size=512,
+            max_iter=max_iter,
+            tol=0.0,
+            n_iter_no_change=max_iter + 1,
+            device="cpu",
+            random_state=0,
+        )
+
+    estimator(1).fit(X[:2000], y[:2000])  # warm-up: torch's lazily loaded parts
+    before = rss_bytes()
+    kernel_peak = reset_high_water_mark()
+    sampler = PeakSampler()
+    sampler.start()
+    start = time.perf_counter()
+    estimator(epochs).fit(X, y)
+    seconds = time.perf_counter() - start
+    peak = sampler.stop()
+    if kernel_peak:
+        peak = max(peak, high_water_mark())
+    return {
+        "optimizer": optimizer,
+        "dtype": dtype,
+        "data_bytes": X.nbytes,
+        "extra_bytes": peak - before,
+        "kernel_peak": kernel_peak,
+        "seconds": seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-samples", type=int, default=1_000_000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--child", nargs=2, metavar=("OPTIMIZER", "DTYPE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        print(json.dumps(measure(*args.child, args.n_samples, args.epochs)))
+        return
+    print(
+        f"IWMLPClassifier.fit, {args.n_samples} x 20, hidden (100,), batch 512, "
+        f"{args.epochs} epochs, torch threads {args.threads}: peak RSS during fit minus RSS "
+        "before it"
+    )
+    print(
+        f"{'optimizer':<20} {'X dtype':<8} {'X MB':>7} {'extra MB':>9} {'x data':>7} {'fit s':>7}"
+    )
+    for optimizer, dtype in CONFIGS:
+        command = [sys.executable, __file__, "--child", optimizer, dtype]
+        command += ["--n-samples", str(args.n_samples), "--epochs", str(args.epochs)]
+        command += ["--threads", str(args.threads)]
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        row = json.loads(out.strip().splitlines()[-1])
+        data_mb, extra_mb = row["data_bytes"] / 2**20, row["extra_bytes"] / 2**20
+        print(
+            f"{optimizer:<20} {dtype:<8} {data_mb:>7.0f} {extra_mb:>9.0f} "
+            f"{extra_mb / data_mb:>7.2f} {row['seconds']:>7.1f}"
+        )
+    if not row["kernel_peak"]:
+        print("(VmHWM could not be reset: the peak is the sampled one)")
+
+
+if __name__ == "__main__":
+    main()

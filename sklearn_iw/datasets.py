@@ -1,0 +1,81 @@
+"""Synthetic data sets for sequence classifiers."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = ["make_latching"]
+
+
+def make_latching(
+    n_samples: int = 1000,
+    seq_len: int = 100,
+    n_classes: int = 2,
+    noise: float = 1.0,
+    random_state=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generate the "latching" task: the class is given only at the first step.
+
+    Each sequence starts with a class code and continues with ``seq_len - 1`` steps of
+    Gaussian noise that carry no information, so a classifier reading the sequence to
+    its end must hold ("latch") the first value over ``seq_len - 1`` steps. The class
+    codes are ``n_classes`` values evenly spaced in [-1, 1] (-1 and 1 for two classes);
+    the noise is ``N(0, noise**2)`` and independent of the class.
+
+    This is the long-time-lag problem with signal and noise on the same input channel
+    that Bengio, Simard and Frasconi (1994) used to show why gradient descent struggles
+    to learn long-term dependencies, and on which Hochreiter and Schmidhuber (1997)
+    demonstrated the LSTM (their experiment 2's noisy variant, with Gaussian noise of
+    variance 0.2, i.e. ``noise ~ 0.45``).
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of sequences.
+    seq_len : int, default=100
+        Length of every sequence (the first step carries the class).
+    n_classes : int, default=2
+        Number of classes, balanced up to one sample.
+    noise : float, default=1.0
+        Standard deviation of the noise steps.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the class order and the noise.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, seq_len)
+        The sequences, one per row (the 2D input form of ``IWLSTMClassifier``).
+    y : ndarray of shape (n_samples,)
+        The class of each sequence, ``0 .. n_classes - 1``.
+
+    References
+    ----------
+    .. [1] Y. Bengio, P. Simard and P. Frasconi, "Learning long-term dependencies with
+       gradient descent is difficult", IEEE Transactions on Neural Networks 5(2), 1994.
+    .. [2] S. Hochreiter and J. Schmidhuber, "Long short-term memory", Neural
+       Computation 9(8), 1997.
+
+    Examples
+    --------
+    >>> from sklearn_iw.datasets import make_latching
+    >>> X, y = make_latching(n_samples=4, seq_len=5, random_state=0)
+    >>> X.shape, y.shape
+    ((4, 5), (4,))
+    >>> bool(((X[:, 0] == 1.0) == (y == 1)).all())
+    True
+    """
+    for name, value, low in (("n_samples", n_samples, 1), ("seq_len", seq_len, 1)):
+        if not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    if not isinstance(n_classes, numbers.Integral) or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}.")
+    if not isinstance(noise, numbers.Real) or not (noise >= 0 and np.isfinite(noise)):
+        raise ValueError(f"noise must be a non-negative finite number, got {noise!r}.")
+    rng = check_random_state(random_state)
+    y = rng.permutation(np.arange(n_samples) % n_classes)
+    X = rng.normal(scale=noise, size=(n_samples, seq_len))
+    X[:, 0] = np.linspace(-1.0, 1.0, n_classes)[y]
+    return X, y

@@ -1,0 +1,266 @@
+"""IWLSTMClassifier: input forms, padding, the Gram through time, latching and digits."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+from sklearn_iw import IWLSTMClassifier
+from sklearn_iw.datasets import make_latching
+from sklearn_iw.estimators._sequences import SequenceEncoder, padded_sequences
+from sklearn_iw.estimators.lstm import LSTMNetwork
+from sklearn_iw.solvers import Adam, ImportanceWeights, per_sample_gram, per_sample_gram_functional
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _ragged(n=12, dims=3, seed=0, low=1, high=9):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(int(t), dims)) for t in rng.integers(low, high, size=n)]
+
+
+def _labels(n, seed=0):
+    return np.random.default_rng(seed).integers(0, 2, size=n)
+
+
+def _motif_strings(n=80, seed=0):
+    """DNA strings; class 1 contains the motif 'GATA'."""
+    rng = np.random.default_rng(seed)
+    strings, labels = [], []
+    for i in range(n):
+        s = "".join(rng.choice(list("ACGT"), size=int(rng.integers(6, 12))))
+        if i % 2:
+            at = int(rng.integers(0, len(s) - 3))
+            s = s[:at] + "GATA" + s[at + 4 :]
+        strings.append(s.replace("GATA", "GTTA") if i % 2 == 0 else s)
+        labels.append(i % 2)
+    return strings, np.array(labels)
+
+
+# ------------------------------------------------------------------ encoding
+def test_windowed_encoding_matches_a_loop_transcription():
+    seqs = _ragged(n=5, dims=2, seed=1)
+    window = 5
+    encoded = SequenceEncoder(window, None).fit(seqs)
+    t_max = max(len(s) for s in seqs)
+    assert encoded.shape == (5, t_max, 1 + 2 * window)
+    for i, seq in enumerate(seqs):
+        for t in range(t_max):
+            expected = np.zeros(2 * window)
+            if t < len(seq):
+                for k, offset in enumerate(range(-2, 3)):
+                    if 0 <= t + offset < len(seq):
+                        expected[2 * k : 2 * k + 2] = seq[t + offset]
+            assert encoded[i, t, 0] == (t < len(seq))
+            np.testing.assert_array_equal(encoded[i, t, 1:], expected)
+
+
+def test_strings_one_hot_with_learned_and_given_alphabet():
+    clf = IWLSTMClassifier(hidden_size=4, max_iter=2, random_state=0)
+    clf.fit(["ACGT", "GGA", "TTTTC", "CA"], [0, 1, 0, 1])
+    np.testing.assert_array_equal(clf.alphabet_, ["A", "C", "G", "T"])
+    assert clf.n_features_in_ == 4 and clf.input_form_ == "strings"
+    encoded = clf.sequence_encoder_.transform(["GAX"])  # X is unseen: an all-zero step
+    np.testing.assert_array_equal(
+        encoded[0], [[1, 0, 0, 1, 0], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]]
+    )
+    given = IWLSTMClassifier(hidden_size=4, max_iter=2, alphabet="TGCAN", random_state=0)
+    given.fit(np.array(["ACGT", "GGA", "TTTTC", "CA"]), [0, 1, 0, 1])
+    np.testing.assert_array_equal(given.alphabet_, ["A", "C", "G", "N", "T"])
+    assert given.predict(["NNAC"]).shape == (1,)
+
+
+def test_every_input_form_fits_and_predicts():
+    rng = np.random.default_rng(0)
+    y = _labels(20)
+    X2 = rng.normal(size=(20, 6))
+    forms = {
+        "2d": (X2, X2),
+        "dataframe": (pd.DataFrame(X2, columns=[f"t{i}" for i in range(6)]), None),
+        "3d": (rng.normal(size=(20, 6, 3)), None),
+        "ragged": (_ragged(20, dims=3), None),
+        "ragged_1d": ([s[:, 0] for s in _ragged(20, dims=1)], None),
+        "strings": (_motif_strings(20)[0], None),
+    }
+    for name, (X, _) in forms.items():
+        clf = IWLSTMClassifier(hidden_size=4, max_iter=3, window=3, random_state=0)
+        clf.fit(X, y)
+        proba = clf.predict_proba(X)
+        assert proba.shape == (20, 2), name
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        assert set(clf.predict(X)) <= set(clf.classes_)
+        assert 0.0 <= clf.score(X, y) <= 1.0
+    frame = forms["dataframe"][0]
+    clf = IWLSTMClassifier(hidden_size=4, max_iter=2, random_state=0).fit(frame, y)
+    np.testing.assert_array_equal(clf.feature_names_in_, frame.columns)
+    assert clf.n_features_in_ == 6 and clf.input_form_ == "columns"
+
+
+def test_univariate_sequences_accept_2d_arrays_and_lists_alike():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, 7))
+    y = _labels(16)
+    clf = IWLSTMClassifier(hidden_size=4, max_iter=3, random_state=0).fit(X, y)
+    np.testing.assert_allclose(
+        clf.predict_proba([row[:, None] for row in X]), clf.predict_proba(X), atol=1e-12
+    )
+    with pytest.raises(ValueError, match="X has 5 features, but IWLSTMClassifier is expecting 7"):
+        clf.predict(X[:, :5])
+    # Fitted on ragged sequences, a 2D array is read as univariate sequences of any length.
+    ragged = IWLSTMClassifier(hidden_size=4, max_iter=3, random_state=0)
+    ragged.fit([row[: 3 + i % 4] for i, row in enumerate(X)], y)
+    assert ragged.n_features_in_ == 1 and ragged.input_form_ == "sequences"
+    assert ragged.predict(X[:, :5]).shape == (16,)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_padding_never_leaks(bidirectional, num_layers):
+    seqs = _ragged(14, dims=2, seed=3, high=11)
+    y = _labels(14)
+    clf = IWLSTMClassifier(
+        hidden_size=5,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        window=3,
+        max_iter=3,
+        random_state=0,
+    ).fit(seqs, y)
+    together = clf.predict_proba(seqs)
+    alone = np.vstack([clf.predict_proba([s]) for s in seqs])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-6)
+    # The same sequences padded further (a longer companion) give the same result.
+    longer = seqs + [np.zeros((30, 2))]
+    np.testing.assert_allclose(clf.predict_proba(longer)[:-1], together, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("ragged", [False, True])
+def test_training_loop_equals_fused_kernel(bidirectional, ragged):
+    torch.manual_seed(0)
+    low = 1 if ragged else 8  # equal lengths take the fused kernel's unpacked path
+    X = torch.as_tensor(padded_sequences(_ragged(9, dims=3, seed=2, low=low), np.float64))
+    net = LSTMNetwork(3, 4, 2, bidirectional, 0.0, 1.0, 3, unrolled=True).double()
+    trained = net.train()(X)
+    predicted = net.eval()(X)
+    torch.testing.assert_close(trained, predicted, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------ Gram through time
+@pytest.mark.parametrize(
+    ("bidirectional", "num_layers", "n_outputs"),
+    [(False, 1, 1), (False, 2, 3), (True, 1, 3), (True, 2, 1)],
+)
+def test_gram_through_time_matches_torch_func(bidirectional, num_layers, n_outputs):
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    seqs = _ragged(10, dims=2, seed=4, high=12)
+    X = torch.as_tensor(padded_sequences(seqs, np.float64))
+    net = LSTMNetwork(2, 5, num_layers, bidirectional, 0.0, 1.0, n_outputs, unrolled=True)
+    net = net.double().train()
+    if n_outputs == 1:
+        y = torch.as_tensor(rng.integers(0, 2, size=10), dtype=torch.float64)
+
+        def loss(out, target):
+            return F.binary_cross_entropy_with_logits(out[:, 0], target, reduction="none")
+    else:
+        y = torch.as_tensor(rng.integers(0, n_outputs, size=10))
+
+        def loss(out, target):
+            return F.cross_entropy(out, target, reduction="none")
+
+    fast, losses = per_sample_gram(net, loss, X, y)
+    oracle = per_sample_gram_functional(net, loss, X, y)
+    assert torch.linalg.norm(fast - oracle) <= 1e-9 * torch.linalg.norm(oracle)
+    torch.testing.assert_close(losses, loss(net(X), y))
+
+
+# ------------------------------------------------------------------ estimator behaviour
+@pytest.mark.parametrize("optimizer", ["importance_weights", "adam", "sgd", "lbfgs"])
+def test_optimizers_train_on_strings(optimizer):
+    X, y = _motif_strings(60)
+    clf = IWLSTMClassifier(hidden_size=8, optimizer=optimizer, max_iter=5, random_state=0)
+    clf.fit(X, y)
+    assert clf.n_iter_ >= 1 and np.isfinite(clf.loss_curve_).all()
+
+
+def test_importance_weights_bookkeeping_and_bound():
+    X, y = _motif_strings(60)
+    clf = IWLSTMClassifier(
+        hidden_size=8, optimizer=ImportanceWeights(p=0.02), max_iter=5, random_state=0
+    ).fit(X, y)
+    assert clf.importance_weights_.shape == (60,)
+    assert len(clf.loo_bound_curve_) == clf.n_iter_
+    assert 0.0 <= clf.loo_bound_ <= 1.0
+    assert set(clf.support_) == set(np.flatnonzero(clf.importance_weights_ > 0)) | set(
+        clf.support_
+    )
+
+
+def test_deterministic_with_random_state_and_pickle_round_trip():
+    X, y = _ragged(30, dims=2, seed=5), _labels(30, seed=5)
+    first = IWLSTMClassifier(hidden_size=6, max_iter=4, random_state=3).fit(X, y)
+    second = IWLSTMClassifier(hidden_size=6, max_iter=4, random_state=3).fit(X, y)
+    other = IWLSTMClassifier(hidden_size=6, max_iter=4, random_state=4).fit(X, y)
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    assert not np.allclose(first.predict_proba(X), other.predict_proba(X))
+    restored = pickle.loads(pickle.dumps(first))
+    np.testing.assert_array_equal(restored.predict_proba(X), first.predict_proba(X))
+    assert len(restored.net_.history) == first.n_iter_
+
+
+def test_bad_sequence_inputs_get_clear_errors():
+    y = [0, 1, 0]
+    clf = IWLSTMClassifier(hidden_size=4, max_iter=2)
+    with pytest.raises(ValueError, match="Sequence 1 is empty"):
+        clf.fit([np.ones((3, 2)), np.ones((0, 2)), np.ones((2, 2))], y)
+    with pytest.raises(ValueError, match="same number of features per step"):
+        clf.fit([np.ones((3, 2)), np.ones((4, 3)), np.ones((2, 2))], y)
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit([np.ones((3, 2)), np.full((4, 2), np.nan), np.ones((2, 2))], y)
+    with pytest.raises(ValueError, match="infinity|inf"):
+        clf.fit(np.full((3, 4, 2), np.inf), y)
+    with pytest.raises(ValueError, match="mixes strings"):
+        clf.fit(["ACG", np.ones(3), "GT"], y)
+    with pytest.raises(ValueError, match="empty string"):
+        clf.fit(["ACG", "", "GT"], y)
+    with pytest.raises(ValueError, match="window must be odd"):
+        IWLSTMClassifier(window=4).fit(["ACG", "CA", "GT"], y)
+    fitted = IWLSTMClassifier(hidden_size=4, max_iter=2).fit(["ACG", "CA", "GT"], y)
+    with pytest.raises(ValueError, match="fitted on strings, got numeric sequences"):
+        fitted.predict(np.ones((2, 3)))
+    numeric = IWLSTMClassifier(hidden_size=4, max_iter=2).fit(np.ones((3, 4, 2)), y)
+    with pytest.raises(ValueError, match="3 features per step, but the model was fitted with 2"):
+        numeric.predict(np.ones((2, 4, 3)))
+
+
+# ------------------------------------------------------------------ accuracy
+def test_latching_over_100_steps_with_importance_weights():
+    X, y = make_latching(n_samples=900, seq_len=100, noise=0.1, random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=400, random_state=0)
+    clf = IWLSTMClassifier(
+        hidden_size=16, forget_bias=3.0, batch_size=50, max_iter=10, random_state=0
+    )
+    clf.fit(X_train.astype(np.float32), y_train)
+    assert clf.score(X_test.astype(np.float32), y_test) >= 0.99
+
+
+@pytest.mark.parametrize("optimizer", ["importance_weights", Adam(lr=0.01)])
+def test_digits_read_row_by_row(optimizer):
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).reshape(-1, 8, 8).astype(np.float32)  # 8 steps of 8 pixels
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, random_state=0, stratify=y
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = IWLSTMClassifier(hidden_size=32, optimizer=optimizer, max_iter=30, random_state=0)
+        score = clf.fit(X_train, y_train).score(X_test, y_test)
+    assert score >= 0.90, score

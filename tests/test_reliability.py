@@ -1,0 +1,615 @@
+"""Reliability: bad inputs and parameters, divergence, persistence, determinism, threads.
+
+Every test runs over ``ESTIMATORS``, one entry per estimator: a new estimator is covered
+by adding its entry there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pickle
+import re
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import NamedTuple
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+import torch.serialization
+from numpy.testing import assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
+from sklearn_iw.solvers import OPTIMIZERS, SCHEDULES, SGD, ImportanceWeights, solve_box_qp
+
+# Short fits stop at max_iter; that warning is noise here (pytest.warns still records it).
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+class Entry(NamedTuple):
+    """An estimator under test: a factory of small, fast instances, and whether it takes
+    tabular input only (a sequence estimator reads 2D input as univariate sequences and
+    accepts 3D input)."""
+
+    make: partial
+    tabular: bool
+
+
+ESTIMATORS = {
+    "logistic": Entry(partial(IWLogisticRegression, max_iter=3, random_state=0), True),
+    "mlp": Entry(
+        partial(IWMLPClassifier, hidden_layer_sizes=(4,), max_iter=3, random_state=0), True
+    ),
+    "lstm": Entry(partial(IWLSTMClassifier, hidden_size=4, max_iter=3, random_state=0), False),
+}
+NAMES = list(ESTIMATORS)
+
+
+def data(n_samples=20, n_features=4, seed=0):
+    """A small binary problem with both classes in every half of the samples."""
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n_samples, n_features)
+    y = np.arange(n_samples) % 2
+    X[y == 1] += 1.0
+    return X, y
+
+
+def snapshot(value):
+    """A copy of an input (arrays, sparse matrices, lists), comparable with
+    :func:`assert_unchanged`; object arrays keep the same objects."""
+    return value.copy()
+
+
+def assert_unchanged(before, after):
+    if sp.issparse(before):
+        assert (before != after).nnz == 0
+    elif isinstance(before, np.ndarray) and before.dtype != object:
+        assert_array_equal(before, after)
+    elif isinstance(before, np.ndarray):
+        assert before.shape == after.shape
+        assert all(a is b or a == b for a, b in zip(before.ravel(), after.ravel(), strict=True))
+    else:
+        assert before == after
+
+
+# --------------------------------------------------------------------------- bad inputs
+def _with(array, index, value, dtype=None):
+    out = np.array(array, dtype=dtype)
+    out[index] = value
+    return out
+
+
+X0, Y0 = data()
+
+
+class Row(NamedTuple):
+    """One bad input: the call's arguments, the method, the error type and message, and
+    whether only tabular estimators reject it."""
+
+    args: tuple
+    kwargs: dict
+    method: str
+    error: type[Exception]
+    message: str
+    tabular_only: bool = False
+
+
+BAD_INPUTS = {
+    "nan_in_X": Row((_with(X0, (3, 1), np.nan), Y0), {}, "fit", ValueError, "Input X contains NaN"),
+    "inf_in_X": Row(
+        (_with(X0, (0, 0), np.inf), Y0), {}, "fit", ValueError, "Input X contains infinity"
+    ),
+    "nan_in_y": Row(
+        (X0, _with(Y0, 2, np.nan, dtype=float)), {}, "fit", ValueError, "Input y contains NaN"
+    ),
+    "empty_X": Row((X0[:0], Y0[:0]), {}, "fit", ValueError, r"0 sample\(s\)"),
+    "one_sample": Row((X0[:1], Y0[:1]), {}, "fit", ValueError, "at least 2 classes"),
+    "one_class": Row((X0, np.zeros_like(Y0)), {}, "fit", ValueError, "only one class"),
+    "continuous_y": Row((X0, X0[:, 0]), {}, "fit", ValueError, "Unknown label type"),
+    "y_wrong_length": Row(
+        (X0, Y0[:-1]), {}, "fit", ValueError, "inconsistent numbers of samples: \\[20, 19\\]"
+    ),
+    "sparse_X": Row(
+        (sp.csr_matrix(X0), Y0), {}, "fit", TypeError, "Sparse data was passed.*dense data"
+    ),
+    "complex_X": Row((X0 + 1j, Y0), {}, "fit", ValueError, "Complex data not supported"),
+    "object_X": Row(
+        (np.array([[object()] * 4] * 20, dtype=object), Y0),
+        {},
+        "fit",
+        TypeError,
+        "not 'object'",
+    ),
+    "3d_X": Row((X0[:, :, None], Y0), {}, "fit", ValueError, "Found array with dim 3", True),
+    "negative_sample_weight": Row(
+        (X0, Y0),
+        {"sample_weight": _with(np.ones(20), 4, -1.0)},
+        "fit",
+        ValueError,
+        "Negative values in data passed to `sample_weight`",
+    ),
+    "sample_weight_wrong_length": Row(
+        (X0, Y0),
+        {"sample_weight": np.ones(19)},
+        "fit",
+        ValueError,
+        r"sample_weight.shape == \(19,\), expected \(20,\)",
+    ),
+    "all_zero_sample_weight": Row(
+        (X0, Y0), {"sample_weight": np.zeros(20)}, "fit", ValueError, "at least one non-zero"
+    ),
+    "nan_sample_weight": Row(
+        (X0, Y0),
+        {"sample_weight": _with(np.ones(20), 0, np.nan)},
+        "fit",
+        ValueError,
+        "sample_weight contains NaN",
+    ),
+    "partial_fit_without_classes": Row(
+        (X0, Y0), {}, "partial_fit", ValueError, "classes must be passed on the first call"
+    ),
+    "partial_fit_label_outside_classes": Row(
+        (X0, np.where(Y0 == 1, 7, 0)),
+        {"classes": [0, 1]},
+        "partial_fit",
+        ValueError,
+        r"not in classes_ \[0, 1\]: \[7\]",
+    ),
+}
+
+
+@pytest.mark.parametrize("row", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_input_raises_naming_the_problem(name, row):
+    entry = ESTIMATORS[name]
+    if row.tabular_only and not entry.tabular:
+        pytest.skip("sequence estimators accept this input")
+    before = [snapshot(a) for a in (*row.args, *row.kwargs.values())]
+    est = entry.make()
+    with pytest.raises(row.error, match=row.message):
+        getattr(est, row.method)(*row.args, **row.kwargs)
+    for old, new in zip(before, (*row.args, *row.kwargs.values()), strict=True):
+        assert_unchanged(old, new)
+
+
+BAD_PREDICT_INPUTS = {
+    "wrong_n_features": (X0[:, :3], ValueError, "X has 3 features, but .* is expecting 4"),
+    "nan": (_with(X0, (1, 1), np.nan), ValueError, "Input X contains NaN"),
+    "inf": (_with(X0, (1, 1), -np.inf), ValueError, "Input X contains infinity"),
+    "sparse": (sp.csr_matrix(X0), TypeError, "Sparse data was passed"),
+    "3d": (X0[:, :, None], ValueError, "Found array with dim 3"),
+}
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "decision_function"])
+@pytest.mark.parametrize(
+    ("X", "error", "message"), BAD_PREDICT_INPUTS.values(), ids=BAD_PREDICT_INPUTS.keys()
+)
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_prediction_input_raises(name, X, error, message, method, fitted):
+    est = fitted(name)
+    if X.ndim == 3 and not ESTIMATORS[name].tabular:
+        pytest.skip("sequence estimators accept 3D input")
+    with pytest.raises(error, match=message):
+        getattr(est, method)(X)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """Fitted estimator by name, fitted once per module on the default data."""
+    cache: dict[str, object] = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = ESTIMATORS[name].make().fit(X0, Y0)
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_class_weight_naming_an_unknown_class_raises(name):
+    # scikit-learn's compute_class_weight ignores keys of absent classes when every
+    # present class has one; a typo in a class label must not go unnoticed.
+    est = ESTIMATORS[name].make(class_weight={0: 1.0, 1: 2.0, 5: 3.0})
+    with pytest.raises(ValueError, match=re.escape("not in the data: [5]; the classes are [0, 1]")):
+        est.fit(X0, Y0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_inputs_are_never_modified(name):
+    X, y = data()
+    X32 = np.asfortranarray(X.astype(np.float32))  # a layout and dtype kept as they are
+    weight = np.linspace(0.5, 1.5, len(y))
+    arrays = [X, y, X32, weight]
+    before = [a.copy(order="K") for a in arrays]
+    for optimizer in ("importance_weights", "adam", "lbfgs"):  # keyed, shuffled, full batch
+        est = ESTIMATORS[name].make(optimizer=optimizer, class_weight={0: 2.0, 1: 1.0})
+        est.fit(X, y, sample_weight=weight)
+        est.fit(X32, y, sample_weight=weight)
+        est.predict_proba(X32)
+        est.partial_fit(X, y, sample_weight=weight)
+        ESTIMATORS[name].make(optimizer=optimizer).partial_fit(X32, y, classes=np.array([0, 1]))
+    for old, new in zip(before, arrays, strict=True):
+        assert_array_equal(old, new)
+        assert old.dtype == new.dtype and old.flags.f_contiguous == new.flags.f_contiguous
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_read_only_input_is_accepted_without_warnings(name):
+    X, y = data()
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = ESTIMATORS[name].make(optimizer="lbfgs").fit(X, y)
+        est.predict(X)
+
+
+# --------------------------------------------------------------------------- parameters
+BAD_PARAMETERS = [
+    ("optimizer", "adamw2"),
+    ("optimizer", 3),
+    ("lr_schedule", "warmup"),
+    ("lr_schedule", None),
+    ("batch_size", 0),
+    ("batch_size", 2.5),
+    ("batch_size", "big"),
+    ("max_iter", 0),
+    ("max_iter", 2.5),
+    ("tol", -1.0),
+    ("tol", np.nan),
+    ("tol", np.inf),
+    ("n_iter_no_change", 0),
+    ("early_stopping", "yes"),
+    ("validation_fraction", 0.0),
+    ("validation_fraction", 1.0),
+    ("alpha", -1e-4),
+    ("alpha", np.inf),
+    ("class_weight", "auto"),
+    ("class_weight", [1.0, 2.0]),
+    ("update_clip", 0.0),
+    ("update_clip", -1.0),
+    ("device", "tpu"),
+    ("device", 0),
+    ("random_state", "seed"),
+    ("verbose", -1),
+    ("warm_start", "no"),
+    ("loss", "log"),
+    ("fit_intercept", "yes"),
+    ("hidden_layer_sizes", 0),
+    ("hidden_layer_sizes", (4, 0)),
+    ("hidden_layer_sizes", (4, 2.5)),
+    ("hidden_layer_sizes", "abc"),
+    ("activation", "swish3"),
+    ("init", "xavier"),
+    ("dropout", 1.0),
+    ("dropout", -0.1),
+    ("batch_norm", "yes"),
+    ("hidden_size", 0),
+    ("num_layers", 0),
+    ("bidirectional", "yes"),
+    ("window", 0),
+]
+
+
+def _bad_parameter_cases():
+    for name in NAMES:
+        params = ESTIMATORS[name].make().get_params()
+        for param, value in BAD_PARAMETERS:
+            if param in params:
+                yield pytest.param(name, param, value, id=f"{name}-{param}={value!r}")
+
+
+@pytest.mark.parametrize(("name", "param", "value"), list(_bad_parameter_cases()))
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_out_of_range_parameter_raises_invalid_parameter_error(name, param, value, method):
+    est = ESTIMATORS[name].make(**{param: value})
+    message = f"The '{param}' parameter of {type(est).__name__} must be .* Got {value!r} instead."
+    with pytest.raises(InvalidParameterError, match=re.escape(message).replace(r"\.\*", ".*")):
+        # partial_fit validates the parameters before asking for classes.
+        getattr(est, method)(X0, Y0)
+    assert not hasattr(est, "net_")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_parameter_has_a_constraint(name):
+    est = ESTIMATORS[name].make()
+    assert set(est._parameter_constraints) == set(est.get_params(deep=False))
+
+
+@pytest.mark.parametrize(
+    ("param", "registry"), [("optimizer", OPTIMIZERS), ("lr_schedule", SCHEDULES)]
+)
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_name_lists_the_valid_names(name, param, registry):
+    with pytest.raises(InvalidParameterError, match=f"The '{param}' parameter") as info:
+        ESTIMATORS[name].make(**{param: "no_such_rule"}).fit(X0, Y0)
+    for valid in registry:
+        assert repr(valid) in str(info.value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_optimizer_spec_hyperparameter_out_of_range_raises(name):
+    with pytest.raises(ValueError, match="SGD: lr must be a real number in"):
+        ESTIMATORS[name].make(optimizer=SGD(lr=-1.0)).fit(X0, Y0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_without_cuda_raises(name, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device='cuda' was requested but CUDA is not available"):
+        ESTIMATORS[name].make(device="cuda").fit(X0, Y0)
+
+
+# --------------------------------------------------------------------------- divergence
+def _weights(est):
+    return [p.detach().clone() for p in est.net_.module_.parameters()]
+
+
+def test_divergence_restores_the_last_sound_weights():
+    # Steps of 1000 blow a ReLU network up after a few epochs (the sigmoid and tanh of
+    # the LSTM and the linear model stay bounded, see the first-epoch test below).
+    X, y = data(60, 5)
+    X = X.astype(np.float32)
+    params = dict(optimizer=SGD(lr=1e3), batch_size=20, max_iter=30, tol=0.0, alpha=0.0)
+    with pytest.warns(ConvergenceWarning, match="optimizer diverged.*NaN or infinite") as info:
+        est = ESTIMATORS["mlp"].make(**params).fit(X, y)
+    message = str(next(w.message for w in info if "diverged" in str(w.message)))
+    assert f"in epoch {est.net_.diverged_at_}." in message
+    assert f"weights after epoch {est.n_iter_} were restored" in message
+    assert "Lower the learning rate" in message
+    assert 1 <= est.n_iter_ < est.net_.diverged_at_
+    assert len(est.loss_curve_) == est.n_iter_ == len(est.net_.history)
+    assert np.all(np.isfinite(est.loss_curve_))
+    assert np.all(np.isfinite(est.predict_proba(X)))
+    # The weights are those of the same training stopped before it diverged.
+    stopped = ESTIMATORS["mlp"].make(**{**params, "max_iter": est.n_iter_}).fit(X, y)
+    for restored, reference in zip(_weights(est), _weights(stopped), strict=True):
+        assert torch.equal(restored, reference)
+
+
+@pytest.mark.parametrize("rule", [SGD, ImportanceWeights])
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("name", NAMES)
+def test_loss_exploding_in_the_first_epoch_keeps_the_initial_weights(name, early_stopping, rule):
+    # A step of 1e38 overflows float32 weights at once: the next batch's loss is not finite
+    # (importance weights skip the QP of non-finite gradients and report a NaN loss).
+    X, y = data(60)
+    X = X.astype(np.float32)
+    params = dict(batch_size=10, early_stopping=early_stopping)
+    est = ESTIMATORS[name].make(optimizer=rule(lr=1e38), **params)
+    with pytest.warns(ConvergenceWarning, match="in epoch 1.*weights after epoch 0"):
+        est.fit(X, y)
+    assert est.n_iter_ == 0 and est.loss_curve_ == []
+    assert np.all(np.isfinite(est.predict_proba(X)))
+    if rule is ImportanceWeights:
+        with pytest.warns(UserWarning, match="training diverged"):
+            assert np.isnan(est.loo_bound_)
+    # The initial weights: one step of 1e-300 (0 in float32) leaves them as they are.
+    start = ESTIMATORS[name].make(optimizer=rule(lr=1e-300), max_iter=1, **params).fit(X, y)
+    for restored, initial in zip(_weights(est), _weights(start), strict=True):
+        assert torch.equal(restored, initial)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_partial_fit_that_diverges_keeps_the_weights_it_started_from(name):
+    X, y = data(60)
+    X = X.astype(np.float32)
+    est = ESTIMATORS[name].make(optimizer=SGD(lr=0.1), batch_size=10)
+    est.partial_fit(X, y, classes=[0, 1])
+    before = _weights(est)
+    est.net_.optimizer_.param_groups[0]["lr"] = 1e38
+    with pytest.warns(ConvergenceWarning, match="in epoch 2.*weights after epoch 1"):
+        est.partial_fit(X, y)
+    assert est.n_iter_ == 1 and len(est.loss_curve_) == 1
+    for now, then in zip(_weights(est), before, strict=True):
+        assert torch.equal(now, then)
+    # The optimizer starts afresh and training goes on from there.
+    est.net_.optimizer_.param_groups[0]["lr"] = 0.1
+    est.partial_fit(X, y)
+    assert est.n_iter_ == 2 and np.all(np.isfinite(est.loss_curve_))
+
+
+def test_no_divergence_warning_on_a_sound_fit():
+    X, y = data(60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = IWMLPClassifier(hidden_layer_sizes=(4,), n_iter_no_change=2, random_state=0)
+        est.fit(X, y)
+    assert est.net_.diverged_at_ is None
+
+
+def test_qp_at_its_iteration_limit_warns_and_returns_its_best_feasible_point():
+    rng = np.random.RandomState(0)
+    J = torch.as_tensor(rng.randn(60, 8))
+    G, p = J @ J.T, torch.as_tensor(rng.uniform(0.1, 1.0, 60))
+    C = torch.full((60,), 0.3, dtype=torch.float64)
+
+    def f(a):
+        return float(0.5 * a @ G @ a - p @ a)
+
+    exact = solve_box_qp(G, p, C)
+    assert exact.converged
+    values = []
+    for limit in (1, 2, 3):
+        with pytest.warns(ConvergenceWarning, match=f"iteration limit \\(max_iter={limit}\\)"):
+            res = solve_box_qp(G, p, C, max_iter=limit)
+        assert not res.converged and res.n_iter == limit
+        assert bool(((res.alpha >= 0) & (res.alpha <= C)).all())
+        values.append(f(res.alpha))
+    # Each iteration lowers the objective: the point returned is the best one reached.
+    assert values[0] < 0.0 == f(torch.zeros(60, dtype=torch.float64))
+    assert values == sorted(values, reverse=True) and values[-1] >= f(exact.alpha)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        solve_box_qp(G, p, C, max_iter=exact.n_iter)
+
+
+# --------------------------------------------------------------------------- persistence
+def _round_trips(est, tmp_path):
+    yield pickle.loads(pickle.dumps(est))
+    path = tmp_path / "model.joblib"
+    joblib.dump(est, path)
+    yield joblib.load(path)
+
+
+def _assert_same_predictions(a, b, X):
+    assert_array_equal(a.predict(X), b.predict(X))
+    assert_array_equal(a.decision_function(X), b.decision_function(X))
+    if hasattr(a, "predict_proba"):
+        assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("name", NAMES)
+def test_pickle_and_joblib_round_trips_predict_identically(name, optimizer, tmp_path):
+    X, y = data()
+    est = ESTIMATORS[name].make(optimizer=optimizer, max_iter=2).fit(X, y)
+    for loaded in _round_trips(est, tmp_path):
+        _assert_same_predictions(est, loaded, X)
+    # The loaded model also trains on exactly as the original does.
+    loaded.partial_fit(X, y)
+    est.partial_fit(X, y)
+    _assert_same_predictions(est, loaded, X)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unpickled_model_continues_training_like_the_original(name):
+    X, y = data(40)
+    params = dict(optimizer="adam", lr_schedule="cosine", warm_start=True, max_iter=3)
+    est = ESTIMATORS[name].make(**params).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(est))
+    # One pickle for the net's tensors: the scheduler still drives the net's optimizer.
+    scheduler = dict(loaded.net_.callbacks_)["lr_schedule"].lr_scheduler_
+    assert scheduler.optimizer is loaded.net_.optimizer_
+    est.fit(X, y)
+    loaded.fit(X, y)
+    _assert_same_predictions(est, loaded, X)
+    assert loaded.loss_curve_ == est.loss_curve_
+
+
+@contextlib.contextmanager
+def storages_tagged_cuda():
+    """Pickle tensors as a CUDA machine does: torch records each storage's device with
+    ``location_tag`` and restores it there on load (without a ``map_location``, a CPU-only
+    machine then refuses: "Attempting to deserialize object on a CUDA device")."""
+    original = torch.serialization.location_tag
+
+    def cuda_tag(storage):
+        tag = original(storage)
+        return "cuda:0" if tag == "cpu" else tag
+
+    torch.serialization.location_tag = cuda_tag
+    try:
+        yield
+    finally:
+        torch.serialization.location_tag = original
+
+
+def test_cuda_tagged_tensors_do_not_load_on_this_machine_without_map_location(monkeypatch):
+    # The simulation below is faithful: a plain tensor pickled this way fails to load.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with storages_tagged_cuda():
+        blob = pickle.dumps(torch.zeros(3))
+    with pytest.raises(RuntimeError, match="on a CUDA device"):
+        pickle.loads(blob)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("optimizer", ["importance_weights", "adam"])
+@pytest.mark.parametrize("name", NAMES)
+def test_model_fitted_on_cuda_predicts_on_a_cpu_only_machine(
+    name, optimizer, early_stopping, monkeypatch
+):
+    X, y = data(40)
+    est = (
+        ESTIMATORS[name]
+        .make(optimizer=optimizer, lr_schedule="cosine", early_stopping=early_stopping)
+        .fit(X, y)
+    )
+    est.net_.device = "cuda"  # as after a fit with device='auto' on a GPU machine
+    with storages_tagged_cuda():
+        blob = io.BytesIO()
+        joblib.dump(est, blob)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    blob.seek(0)
+    with pytest.warns(UserWarning) as record:  # skorch says where the tensors went
+        loaded = joblib.load(blob)
+    messages = " ".join(str(w.message) for w in record)
+    assert 'no CUDA devices are available. Loading on device "cpu"' in messages
+    assert str(loaded.net_.device) == "cpu"
+    assert all(p.device.type == "cpu" for p in loaded.net_.module_.parameters())
+    _assert_same_predictions(est, loaded, X)
+    loaded.partial_fit(X, y)  # and trains on, on the CPU
+    assert loaded.n_iter_ == est.n_iter_ + 1
+
+
+# --------------------------------------------------------------------------- determinism
+def _fit_result(est, X, y):
+    est.fit(X, y)
+    return [p.detach().clone() for p in est.net_.module_.parameters()], est.predict_proba(X)
+
+
+DETERMINISM_OPTIMIZERS = ["importance_weights", "adam", "sgd"]
+
+
+@pytest.mark.parametrize("optimizer", DETERMINISM_OPTIMIZERS)
+@pytest.mark.parametrize("name", NAMES)
+def test_same_random_state_gives_identical_results(name, optimizer):
+    X, y = data(60)
+    params = dict(optimizer=optimizer, batch_size=16)
+    if name == "mlp":
+        params["dropout"] = 0.2
+    runs = [
+        _fit_result(ESTIMATORS[name].make(random_state=seed, **params), X, y)
+        for seed in (7, 7, np.random.RandomState(7), np.random.RandomState(7))
+    ]
+    for weights, proba in runs[1:]:
+        for a, b in zip(runs[0][0], weights, strict=True):
+            assert torch.equal(a, b)
+        assert_array_equal(runs[0][1], proba)
+
+
+@pytest.mark.parametrize("optimizer", DETERMINISM_OPTIMIZERS)
+@pytest.mark.parametrize("name", NAMES)
+def test_different_seeds_give_different_results(name, optimizer):
+    X, y = data(60)
+    params = dict(optimizer=optimizer, batch_size=16)
+    first, second = (
+        _fit_result(ESTIMATORS[name].make(random_state=seed, **params), X, y)[1] for seed in (1, 2)
+    )
+    assert not np.array_equal(first, second)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fit_leaves_the_global_random_states_alone(name):
+    X, y = data()
+    # The legacy global generator: the one random_state=None draws from.
+    numpy_state = np.random.get_state()  # noqa: NPY002
+    torch_state = torch.get_rng_state()
+    ESTIMATORS[name].make(optimizer="adam").fit(X, y)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    after = np.random.get_state()  # noqa: NPY002
+    assert all(np.array_equal(a, b) for a, b in zip(after, numpy_state, strict=True))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_concurrent_predictions_match_sequential_ones(name):
+    X, y = data(200)
+    est = ESTIMATORS[name].make().fit(X, y)
+    rng = np.random.RandomState(1)
+    chunks = [rng.randn(2000, 4) for _ in range(8)]
+    methods = ["predict", "predict_proba", "decision_function"]
+    expected = [getattr(est, m)(c) for c in chunks for m in methods]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(getattr(est, m), c) for c in chunks for m in methods]
+        results = [f.result() for f in futures]
+    for a, b in zip(expected, results, strict=True):
+        assert_array_equal(a, b)
