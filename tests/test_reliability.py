@@ -613,3 +613,27 @@ def test_concurrent_predictions_match_sequential_ones(name):
         results = [f.result() for f in futures]
     for a, b in zip(expected, results, strict=True):
         assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_concurrent_fits_match_sequential_ones(name):
+    # Fits in threads of one process (joblib's threading backend, dask workers) must not
+    # share a random stream: initialisation, batch order and dropout are per fit.
+    X, y = data(60)
+    params = dict(batch_size=16, max_iter=3)
+    if name != "logistic":
+        params["dropout"] = 0.2
+    jobs = [(seed, opt) for seed in (0, 1, 2) for opt in ("sgd", "importance_weights")]
+
+    def run(job):
+        seed, optimizer = job
+        model = ESTIMATORS[name].make(random_state=seed, optimizer=optimizer, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return model.fit(X, y).predict_proba(X)
+
+    expected = [run(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run, jobs * 2))
+    for a, b in zip(expected * 2, results, strict=True):
+        assert_array_equal(a, b)

@@ -18,8 +18,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_iw import IWLogisticRegression, LOOBoundSearchCV
-from sklearn_iw.solvers import ImportanceWeights
+from sklearn_iw import IWLogisticRegression, IWMLPClassifier, LOOBoundSearchCV
+from sklearn_iw.solvers import SGD, ImportanceWeights
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +47,11 @@ def data():
     return X[:150], y[:150]
 
 
-def _estimator(**params):
-    # IWLogisticRegression starts from zero weights and importance weights draw keyed
-    # batches, so no fit uses torch's global random generator: fits running in threads
-    # of one process cannot disturb each other's random streams.
+def _estimator(model=IWLogisticRegression, **params):
     return Pipeline(
         [
             ("scale", StandardScaler()),
-            ("clf", IWLogisticRegression(max_iter=8, batch_size=50, random_state=0, **params)),
+            ("clf", model(max_iter=8, batch_size=50, random_state=0, **params)),
         ]
     )
 
@@ -102,3 +99,16 @@ def test_loo_bound_search_on_dask_matches_sequential(client, data):
         )
     _same_results(sequential, distributed, X)
     assert distributed.best_loo_bound_ == sequential.best_loo_bound_
+
+
+def test_threaded_fits_with_random_initialisation_and_dropout_match_sequential(client, data):
+    # Two fits at a time in the worker's threads: random initial weights, shuffled batches
+    # and dropout masks must come from per-fit random streams.
+    X, y = data
+    estimator = _estimator(IWMLPClassifier, hidden_layer_sizes=(8,), dropout=0.2, optimizer=SGD())
+    grid = {"clf__optimizer__lr": [0.05, 0.1, 0.2], "clf__random_state": [0, 1]}
+    sequential = GridSearchCV(estimator, grid, cv=3, n_jobs=1).fit(X, y)
+    with get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
+        distributed = GridSearchCV(estimator, grid, cv=3, n_jobs=-1).fit(X, y)
+    _ran_on_dask(tasks)
+    _same_results(sequential, distributed, X)

@@ -9,6 +9,7 @@ attributes — lives here, so all estimators behave alike.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from functools import partial
 from numbers import Integral, Real
@@ -47,6 +48,7 @@ from ._engine import (
     eval_forward,
     shared_tensor,
 )
+from ._layers import SeededDropout
 from ._losses import PROBA_LOSSES, ClassificationLoss
 
 COMMON_PARAMETERS_DOC = """\
@@ -133,6 +135,8 @@ loo_bound_ : float
 """
 
 _DEVICES = ("auto", "cpu", "cuda")
+# Held while a fit seeds torch's global generator to initialise its module.
+_GLOBAL_RNG_LOCK = threading.Lock()
 
 
 def _noop(*args, **kwargs) -> None:
@@ -363,26 +367,36 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         train_weight = weight[train_idx]
         n_epochs = self.max_iter if epochs is None else epochs
 
-        devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self._seed + self.n_iter_)
-            if not incremental:
+        seed = self._seed + self.n_iter_
+        if not incremental:
+            # The initialisation draws from torch's global generator: seed it for this fit
+            # alone, with other threads' fits kept out meanwhile.
+            devices = [device.index or 0] if device.type == "cuda" else []
+            with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
                 module = self._build_module(
                     X.shape[-1], ClassificationLoss.n_outputs(self.task_, len(self.classes_))
                 )
-                self.net_ = self._make_engine(module, spec, schedule, device, dtype)
-                self.net_.initialize()
-            engine = self.net_
-            engine.batch_size = self._batch_size(len(train_idx), spec.full_batch)
-            engine.weight_scale = float(train_weight.mean())
-            engine.batch_seed = self._seed
-            iw = isinstance(engine.optimizer_, ImportanceWeightsOptimizer)
-            # Importance weights apply alpha as a per-step decay that must not depend on n.
-            engine.l2_coef = self.alpha if iw else self.alpha / float(train_weight.sum())
-            if iw and not (incremental and len(engine.optimizer_.ever_active) == len(train_idx)):
-                engine.optimizer_.reset_samples(len(train_idx), device, dtype)
-            n_before = len(engine.history)
-            engine.partial_fit(data, None, epochs=n_epochs)
+            self.net_ = self._make_engine(module, spec, schedule, device, dtype)
+            self.net_.initialize()
+        engine = self.net_
+        # Batch order and dropout masks come from generators of this fit, so fits running
+        # in threads at the same time are independent and reproducible.
+        engine.generator = torch.Generator().manual_seed(seed)
+        dropout_generator = torch.Generator(device).manual_seed(seed + 1)
+        for layer in engine.module_.modules():
+            if isinstance(layer, SeededDropout):
+                layer.generator = dropout_generator
+        engine.batch_size = self._batch_size(len(train_idx), spec.full_batch)
+        engine.weight_scale = float(train_weight.mean())
+        engine.batch_seed = self._seed
+        iw = isinstance(engine.optimizer_, ImportanceWeightsOptimizer)
+        # Importance weights apply alpha as a per-step decay that must not depend on n.
+        engine.l2_coef = self.alpha if iw else self.alpha / float(train_weight.sum())
+        if iw and not (incremental and len(engine.optimizer_.ever_active) == len(train_idx)):
+            engine.optimizer_.reset_samples(len(train_idx), device, dtype)
+        n_before = len(engine.history)
+        engine.partial_fit(data, None, epochs=n_epochs)
 
         self._record_history(n_before, len(train_idx))
         self._set_fitted_weights()

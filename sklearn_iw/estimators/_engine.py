@@ -22,8 +22,9 @@ from skorch.callbacks import Callback, LRScheduler
 
 from ..solvers import ImportanceWeightsOptimizer, OptimizerSpec
 
-# Attributes rebuilt on first use, left out of pickles (see TrainingEngine.__getstate__).
-_CACHES = ("_hooks_cache", "_penalized_cache", "_snapshots")
+# Attributes rebuilt on first use or set by each fit, left out of pickles (see
+# TrainingEngine.__getstate__).
+_CACHES = ("_hooks_cache", "_penalized_cache", "_snapshots", "generator")
 # Feature values hashed at a time by content_keys (its temporaries: 8 bytes each).
 _KEY_BLOCK = 1 << 20
 # Training samples whose outputs must be finite at the end of a fit (TrainingEngine).
@@ -133,8 +134,8 @@ class TensorBatches:
     batch_size : int
         Samples per batch (the last batch may be smaller; keyed batches vary around it).
     shuffle : bool
-        Draw a new order at each pass. Plain batches use a permutation from torch's global
-        generator (seeded by the estimator from ``random_state``). When ``data.key`` is
+        Draw a new order at each pass. Plain batches use a permutation drawn from
+        ``generator`` (seeded by the estimator from ``random_state``). When ``data.key`` is
         set, pass ``e`` puts each sample in bucket ``floor(u * n_batches)`` with
         ``u = hash(key, seed, e)`` uniform in [0, 1): membership depends only on the
         sample's own content, so deleting a sample leaves the other batches unchanged.
@@ -142,6 +143,8 @@ class TensorBatches:
         Seed of keyed batches.
     first_epoch : int, default=0
         Number of passes made before (continued fits draw new batches).
+    generator : torch.Generator or None, default=None
+        CPU generator of the plain permutations; None uses torch's global one.
     """
 
     def __init__(
@@ -151,12 +154,14 @@ class TensorBatches:
         shuffle: bool,
         seed: int = 0,
         first_epoch: int = 0,
+        generator: torch.Generator | None = None,
     ):
         self.data = data
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = first_epoch
+        self.generator = generator
 
     def __len__(self) -> int:
         return -(-len(self.data) // self.batch_size)
@@ -177,7 +182,7 @@ class TensorBatches:
         if gather and data.key is not None:
             order, sizes = self._keyed_order()
         elif gather:
-            order, sizes = torch.randperm(n).to(data.y.device), None
+            order, sizes = torch.randperm(n, generator=self.generator).to(data.y.device), None
         else:
             order, sizes = torch.arange(n, device=data.y.device), None
         if sizes is None:
@@ -320,6 +325,9 @@ class TrainingEngine(NeuralNet):
 
     Attributes
     ----------
+    generator : torch.Generator or None
+        CPU generator of the batch order, set by the estimator for each fit (None: torch's
+        global generator).
     diverged_at_ : int or None
         The epoch (counted over the whole history) in which the last ``partial_fit``
         call diverged, else None; see :meth:`partial_fit`.
@@ -340,6 +348,7 @@ class TrainingEngine(NeuralNet):
     # stopping keeps the best weights, the leave-one-out bound its per-sample counters.
     # All of them go into one pickle, which keeps the scheduler's optimizer the net's.
     cuda_dependent_attributes_ = ["module", "criterion", "callbacks"]
+    generator: torch.Generator | None = None
 
     def __init__(
         self,
@@ -511,6 +520,7 @@ class TrainingEngine(NeuralNet):
                 shuffle=True,
                 seed=self.batch_seed,
                 first_epoch=len(self.history),
+                generator=self.generator,
             )
         return TensorBatches(dataset, max(self.batch_size, 4096), shuffle=False)
 

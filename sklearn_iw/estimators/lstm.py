@@ -15,6 +15,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from ..solvers import ImportanceWeights, resolve_optimizer
 from ._base import COMMON_ATTRIBUTES_DOC, COMMON_PARAMETERS_DOC, BaseIWClassifier
+from ._layers import SeededDropout
 from ._sequences import SequenceEncoder
 
 
@@ -186,7 +187,7 @@ class LSTMNetwork(nn.Module):
             LSTMLayer(n_inputs if i == 0 else width, hidden_size, bidirectional, forget_bias)
             for i in range(num_layers)
         )
-        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.dropout = SeededDropout(dropout) if dropout else nn.Identity()
         self.head = nn.Linear(width, n_outputs)
         self.unrolled = unrolled
 

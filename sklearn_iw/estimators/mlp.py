@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from torch import nn
 
 from ._base import COMMON_ATTRIBUTES_DOC, COMMON_PARAMETERS_DOC, BaseIWClassifier
-from ._layers import ACTIVATIONS, INITS, init_linear, make_activation, resolve_init
+from ._layers import ACTIVATIONS, INITS, SeededDropout, init_linear, make_activation, resolve_init
 
 
 class IWMLPClassifier(BaseIWClassifier):
@@ -93,7 +93,7 @@ class IWMLPClassifier(BaseIWClassifier):
                 layers.append(nn.BatchNorm1d(size))
             layers.append(make_activation(self.activation, size))
             if self.dropout:
-                layers.append(nn.Dropout(self.dropout))
+                layers.append(SeededDropout(self.dropout))
             width = size
         output = nn.Linear(width, n_outputs)
         init_linear(output, "glorot_uniform")
