@@ -68,9 +68,7 @@ def test_strings_one_hot_with_learned_and_given_alphabet():
     np.testing.assert_array_equal(clf.alphabet_, ["A", "C", "G", "T"])
     assert clf.n_features_in_ == 4 and clf.input_form_ == "strings"
     encoded = clf.sequence_encoder_.transform(["GAX"])  # X is unseen: an all-zero step
-    np.testing.assert_array_equal(
-        encoded[0], [[1, 0, 0, 1, 0], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]]
-    )
+    np.testing.assert_array_equal(encoded[0], [[1, 0, 0, 1, 0], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]])
     given = IWLSTMClassifier(hidden_size=4, max_iter=2, alphabet="TGCAN", random_state=0)
     given.fit(np.array(["ACGT", "GGA", "TTTTC", "CA"]), [0, 1, 0, 1])
     np.testing.assert_array_equal(given.alphabet_, ["A", "C", "G", "N", "T"])
@@ -199,9 +197,7 @@ def test_importance_weights_bookkeeping_and_bound():
     assert clf.importance_weights_.shape == (60,)
     assert len(clf.loo_bound_curve_) == clf.n_iter_
     assert 0.0 <= clf.loo_bound_ <= 1.0
-    assert set(clf.support_) == set(np.flatnonzero(clf.importance_weights_ > 0)) | set(
-        clf.support_
-    )
+    assert set(clf.support_) == set(np.flatnonzero(clf.importance_weights_ > 0)) | set(clf.support_)
 
 
 def test_deterministic_with_random_state_and_pickle_round_trip():
