@@ -571,11 +571,22 @@ _NOTES = """\
     The bound holds for importance-weights training only (``optimizer=
     'importance_weights'`` or an ``ImportanceWeights`` spec) and only in settings that
     keep it exact (no dropout, no ``early_stopping``, ...); a candidate whose bound is
-    NaN stops the search with a ValueError. With the default margin scale ``p=0.1``
-    nearly every sample becomes active and the bound is close to 1; it discriminates
-    between candidates with small margins (``optimizer__p`` around 0.005-0.05) and
-    narrow or moderate ``optimizer__C``. It is an upper bound of the leave-one-out
-    error, usually loose: use it to rank candidates, not as an error estimate.
+    NaN stops the search with a ValueError. It is an upper bound of the leave-one-out
+    error, usually loose: use it to rank candidates, not as an error estimate. It counts
+    every sample that was ever active plus the training errors among the others, so it
+    discriminates when most samples stay inactive:
+
+    - small margins (``optimizer__p`` around 0.005-0.1; with larger ``p``, and with
+      small ``C``, most samples become active and the bound nears 1);
+    - large batches (``batch_size='full'`` where affordable: with minibatches each
+      sample meets many batch contexts and is likelier to be active in one);
+    - a fixed number of epochs (``n_iter_no_change >= max_iter``): when the loss-based
+      stopping rule fires, every sample whose removal could move the stopping epoch
+      counts as an error.
+
+    Among candidates that all fit the training set, the bound prefers the one that
+    needed the fewest active samples, which can be a slightly less trained model than
+    cross-validation's choice (``benchmarks/README.md`` compares both).
 
     In a :class:`~sklearn.pipeline.Pipeline` the bound is read from the last step and
     holds for that step trained on the transformed data; preprocessing fitted on the
