@@ -6,6 +6,10 @@ input dtype, and so does sklearn-iw); a float32 row shows the cost of double pre
 Prints a table with the ratio to the anchor measured in the same run.
 
 Usage: python benchmarks/bench_fit.py [--repeats 3] [--threads N]
+
+``--threads N`` limits both sides: torch's intra-op threads and, through threadpoolctl, the
+BLAS threads that scikit-learn's MLP runs on (otherwise the anchor alone would use every
+core).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import torch
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_limits
 
 from sklearn_iw import IWMLPClassifier
 
@@ -41,10 +46,11 @@ def median_fit_seconds(make_estimator, X, y, repeats: int) -> tuple[float, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--threads", type=int, default=None, help="torch and BLAS threads")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     X, y = make_classification(n_samples=20000, n_features=50, n_informative=20, random_state=0)
     common = dict(hidden_layer_sizes=(100,), batch_size=200, max_iter=EPOCHS, random_state=0)
