@@ -637,3 +637,17 @@ def test_concurrent_fits_match_sequential_ones(name):
         results = list(pool.map(run, jobs * 2))
     for a, b in zip(expected * 2, results, strict=True):
         assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [(name, key) for name in sorted(OPTIMIZERS) for key in OPTIMIZERS[name]._constraints],
+)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -1])
+def test_optimizer_hyperparameters_out_of_range_are_refused(name, key, value):
+    spec = OPTIMIZERS[name]().set_params(**{key: value})
+    if value == -1 and -1 in spec._constraints[key]:
+        pytest.skip(f"{key} = -1 is valid")
+    X, y = data()
+    with pytest.raises(InvalidParameterError, match=f"{type(spec).__name__}: {key} must be"):
+        IWLogisticRegression(optimizer=spec, max_iter=1).fit(X, y)

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import InvalidParameterError
 
 from ._registry import resolve_spec
 from ._rules import (
@@ -68,10 +69,11 @@ class _Interval:
             return False
         above = value > self.low if self.low_open else value >= self.low
         below = value < self.high if self.high_open else value <= self.high
-        return above and below  # both False for nan
+        return above and below and math.isfinite(value)  # False for nan and inf
 
     def __str__(self) -> str:
-        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open or self.high == math.inf else "]"
         ends = f"{left}{self.low}, {self.high}{right}"
         return f"an integer in {ends}" if self.integer else f"a real number in {ends}"
 
@@ -156,15 +158,18 @@ class OptimizerSpec(BaseEstimator):
         return self.get_params(deep=False)
 
     def _validate(self) -> None:
-        """Raise ``ValueError`` for hyperparameters outside their domain or out of order."""
+        """Raise scikit-learn's ``InvalidParameterError`` (a ``ValueError``) for
+        hyperparameters outside their domain or out of order."""
         params = self.get_params(deep=False)
         for key, value in params.items():
             allowed = self._constraints[key]
             if value not in allowed:
-                raise ValueError(f"{type(self).__name__}: {key} must be {allowed}, got {value!r}.")
+                raise InvalidParameterError(
+                    f"{type(self).__name__}: {key} must be {allowed}, got {value!r}."
+                )
         for low, high in self._ordered:
             if params[low] > params[high]:
-                raise ValueError(
+                raise InvalidParameterError(
                     f"{type(self).__name__}: {low} ({params[low]!r}) must not exceed "
                     f"{high} ({params[high]!r})."
                 )
