@@ -904,7 +904,8 @@ def test_early_stopping_records_validation_scores(cls):
     # Stopped n_iter_no_change epochs after the first best score (tol is 1e-4).
     first_best = int(np.argmax(est.validation_scores_))
     assert est.n_iter_ == first_best + 1 + 5
-    assert est.score(X, y) >= 0.95
+    # The restored best epoch can be the first: 30 held-out blobs saturate at accuracy 1.
+    assert est.score(X, y) >= 0.9
 
     # The best epoch's weights are restored: a run of the same seed (same split, same
     # shuffles) stopped by max_iter right at that epoch ends with the same weights.
