@@ -10,7 +10,9 @@ parameters) ``G`` is singular.
 
 Every problem is solved cold (from 0) and warm: after the step ``dw = -J^T alpha`` the
 model's ``G`` and ``p`` for the same samples are recomputed and solved from the previous
-``alpha`` (stock solvers get it as their initial guess where they take one). float64 and
+``alpha`` (stock solvers get it as their initial guess where they take one). Our solver
+also solves that second problem from 0 (``scratch`` rows): the warm-start target compares
+the two starts on the same problem. float64 and
 float32 Gram matrices are benchmarked; stock solvers always work in float64 (their float32
 rows solve the float32 Gram matrix upcast), and in float32 rows every answer is rounded to
 float32 before it is judged.
@@ -268,7 +270,11 @@ def main() -> None:
             cold = solve_box_qp(G, p, 1.0)
             take_step(model, J, cold.alpha)
             G2, p2, _ = gram_problem(model, Xb, yb, dtype)
-            problems = {"cold": (G, p, None), "warm": (G2, p2, cold.alpha)}
+            problems = {
+                "cold": (G, p, None),
+                "warm": (G2, p2, cold.alpha),
+                "scratch": (G2, p2, None),  # ours only: the warm problem from 0
+            }
             for start, (Gs, ps, init) in problems.items():
 
                 def ours(Gs=Gs, ps=ps, init=init) -> object:
@@ -289,7 +295,7 @@ def main() -> None:
                         f"{res.n_iter} it",
                     )
                 )
-                for name in stock:
+                for name in stock if start != "scratch" else []:
                     key = (name, precision, start)
                     if key in last_time:
                         B0, t0 = last_time[key]
@@ -362,7 +368,7 @@ def print_targets(rows: list[Row], device: torch.device) -> None:
             )
     for (B, precision, start), r in sorted(ours.items()):
         if start == "warm":
-            speedup = ours[(B, precision, "cold")].ms / r.ms
+            speedup = ours[(B, precision, "scratch")].ms / r.ms
             verdict = "met" if speedup >= 3 else "MISSED"
             print(
                 f"target B={B} {precision} warm >= 3x faster than cold: {speedup:.1f}x ({verdict})"
