@@ -40,7 +40,7 @@ from scipy.optimize import minimize
 from sklearn.base import clone
 from torch import nn
 
-from sklearn_iw import IWLogisticRegression, IWMLPClassifier
+from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
 from sklearn_iw.estimators._engine import TensorBatches, TensorData, content_keys
 from sklearn_iw.estimators._losses import ClassificationLoss
 from sklearn_iw.solvers import ImportanceWeights, ImportanceWeightsOptimizer
@@ -343,7 +343,9 @@ def _blobs(n: int, n_classes: int, seed: int, sep: float = 2.0):
 def _weights(est) -> list[np.ndarray]:
     if hasattr(est, "coef_"):
         return [est.coef_, est.intercept_]
-    return [*est.coefs_, *est.intercepts_]
+    if hasattr(est, "coefs_"):
+        return [*est.coefs_, *est.intercepts_]
+    return [p.detach().cpu().numpy() for p in est.net_.module_.parameters()]
 
 
 def _max_diff(a, b) -> float:
@@ -369,11 +371,19 @@ def _mlp(**kwargs):
     return IWMLPClassifier(hidden_layer_sizes=(3,), activation="tanh", device="cpu", **params)
 
 
+def _lstm(**kwargs):
+    params = dict(batch_size=16, max_iter=12, n_iter_no_change=1000, random_state=0)
+    params.update(kwargs)
+    return IWLSTMClassifier(hidden_size=3, device="cpu", **params)
+
+
 # name: (data: n, n_classes, seed), estimator. Batches of 16 (n % 16 != 1: removing a sample
 # keeps the number of batches); stopping by max_iter unless n_iter_no_change is small.
 LOO_CASES = {
     "logistic": ((40, 2, 0), lambda: _logistic(optimizer=_iw(p=0.02))),
     "mlp": ((40, 2, 0), lambda: _mlp(optimizer=_iw(p=0.02))),
+    # The blobs' two features read as sequences of two steps: the Gram through time.
+    "lstm": ((40, 2, 0), lambda: _lstm(optimizer=_iw(p=0.01))),
     "mlp-loss-stop": (
         (40, 2, 2),
         lambda: _mlp(optimizer=_iw(p=0.05), max_iter=20, n_iter_no_change=2, tol=0.02),
