@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 
 from sklearn_iw import IWLSTMClassifier
 from sklearn_iw.datasets import make_latching
+from sklearn_iw.estimators._engine import content_keys
 from sklearn_iw.estimators._sequences import SequenceEncoder, padded_sequences
 from sklearn_iw.estimators.lstm import LSTMNetwork
 from sklearn_iw.solvers import (
@@ -267,3 +268,41 @@ def test_digits_read_row_by_row(optimizer):
         clf = IWLSTMClassifier(hidden_size=32, optimizer=optimizer, max_iter=30, random_state=0)
         score = clf.fit(X_train, y_train).score(X_test, y_test)
     assert score >= 0.90, score
+
+
+def test_batch_keys_of_sequences_do_not_depend_on_the_padding_length():
+    # Keyed batches must not move when removing a sample shortens the padding.
+    seqs = _ragged(20, dims=2, seed=6, high=9)
+    longest = int(np.argmax([len(s) for s in seqs]))
+    y = _labels(20, seed=6)
+    encoder = SequenceEncoder(3, None)
+    full = content_keys(encoder.fit(seqs), y)
+    keep = np.arange(20) != longest
+    shorter = content_keys(encoder.fit([s for i, s in enumerate(seqs) if i != longest]), y[keep])
+    np.testing.assert_array_equal(shorter, full[keep])
+
+
+def test_leave_one_out_lemma_on_ragged_sequences():
+    # Removing a sample that was never active leaves every weight unchanged.
+    seqs = _ragged(40, dims=2, seed=7, high=7)
+    y = np.array([int(s[:, 0].mean() > 0) for s in seqs])  # learnable: few samples stay hard
+    spec = ImportanceWeights(p=0.01, C=10.0, qp_tol=1e-10)
+    params = dict(hidden_size=3, optimizer=spec, batch_size=16, max_iter=8, random_state=0)
+    params.update(n_iter_no_change=1000)
+    full = IWLSTMClassifier(**params).fit(seqs, y)
+    inactive = np.setdiff1d(np.arange(40), full.support_)
+    assert 2 <= len(inactive) < 40
+    weights = [p.detach().numpy() for p in full.net_.module_.parameters()]
+    for k in inactive[:3]:
+        keep = [s for i, s in enumerate(seqs) if i != k]
+        other = IWLSTMClassifier(**params).fit(keep, np.delete(y, k))
+        for a, b in zip(weights, other.net_.module_.parameters(), strict=True):
+            np.testing.assert_allclose(b.detach().numpy(), a, rtol=0, atol=1e-10)
+    k = full.support_[0]  # and the test can fail: removing an active sample does move them
+    keep = [s for i, s in enumerate(seqs) if i != k]
+    other = IWLSTMClassifier(**params).fit(keep, np.delete(y, k))
+    moved = [
+        np.abs(b.detach().numpy() - a).max()
+        for a, b in zip(weights, other.net_.module_.parameters(), strict=True)
+    ]
+    assert max(moved) > 1e-6
