@@ -15,14 +15,16 @@ import time
 import traceback
 import warnings
 from abc import ABCMeta, abstractmethod
-from collections import Counter, defaultdict
 from copy import deepcopy
 
 import numpy as np
-from numpy.ma import MaskedArray
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
-from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import ParameterGrid, ParameterSampler
+
+# scikit-learn's own helpers of its searches: the param_<name> columns and the messages
+# about failed fits, as GridSearchCV gives them.
+from sklearn.model_selection._search import _yield_masked_array_for_each_param
+from sklearn.model_selection._validation import _warn_or_raise_about_fit_failures
 from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -189,70 +191,14 @@ def _fit_candidate(
     return result
 
 
-def _warn_or_raise_about_fit_failures(results, error_score) -> None:
-    """scikit-learn's messages about failed fits, with one fit per candidate."""
-    errors = [r["fit_error"] for r in results if r["fit_error"] is not None]
-    if not errors:
-        return
-    delimiter = "-" * 80 + "\n"
-    summary = "\n".join(
-        f"{delimiter}{n} fits failed with the following error:\n{error}"
-        for error, n in Counter(errors).items()
-    )
-    if len(errors) == len(results):
-        raise ValueError(
-            f"\nAll the {len(results)} fits failed.\n"
-            "It is very likely that your model is misconfigured.\n"
-            "You can try to debug the error by setting error_score='raise'.\n\n"
-            f"Below are more details about the failures:\n{summary}"
-        )
-    warnings.warn(
-        f"\n{len(errors)} fits failed out of a total of {len(results)}.\n"
-        f"The score of these candidates will be set to {error_score}.\n"
-        "If these failures are not expected, you can try to debug them "
-        "by setting error_score='raise'.\n\n"
-        f"Below are more details about the failures:\n{summary}",
-        FitFailedWarning,
-        stacklevel=3,
-    )
-
-
-def _masked_param_arrays(candidate_params):
-    """``param_<name>`` masked arrays, as in ``GridSearchCV.cv_results_``."""
-    n_candidates = len(candidate_params)
-    values = defaultdict(dict)
-    for index, params in enumerate(candidate_params):
-        for name, value in params.items():
-            values[f"param_{name}"][index] = value
-    for key, by_index in values.items():
-        try:
-            arr = np.array(list(by_index.values()))
-        except ValueError:  # sequences of different lengths
-            dtype = np.dtype(object)
-        else:
-            dtype = arr.dtype if arr.dtype.kind != "U" and arr.ndim == 1 else object
-        masked = MaskedArray(np.empty(n_candidates, dtype=dtype), mask=True)
-        for index, value in by_index.items():
-            masked[index] = value
-        yield key, masked
-
-
 def _rank(test_scores, train_scores) -> np.ndarray:
     """Ranks by test score, ties broken by train score (higher is better, NaN last);
     candidates equal in both share the smallest rank, as ``rankdata(method='min')``."""
-    primary = np.where(np.isnan(test_scores), np.inf, -test_scores)
-    secondary = np.where(np.isnan(train_scores), np.inf, -train_scores)
-    order = np.lexsort((np.arange(len(primary)), secondary, primary))
-    ranks = np.empty(len(order), dtype=np.int32)
-    for position, index in enumerate(order):
-        previous = order[position - 1] if position else None
-        if previous is not None and (
-            primary[index] == primary[previous] and secondary[index] == secondary[previous]
-        ):
-            ranks[index] = ranks[previous]
-        else:
-            ranks[index] = position + 1
-    return ranks
+    keys = np.column_stack([-test_scores, -train_scores])
+    keys[np.isnan(keys)] = np.inf
+    # Unique rows come sorted lexicographically: a row's rank is 1 + the rows before it.
+    _, group, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    return (np.cumsum(counts) - counts + 1)[group.ravel()].astype(np.int32)
 
 
 def _refit_message(search, attr: str) -> None:
@@ -371,7 +317,7 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
             "mean_fit_time": np.array([r["fit_time"] for r in out]),
             "mean_score_time": np.array([r["score_time"] for r in out]),
         }
-        for key, masked in _masked_param_arrays(candidate_params):
+        for key, masked in _yield_masked_array_for_each_param(candidate_params):
             results[key] = masked
         results["params"] = candidate_params
         results["loo_bound"] = bounds
