@@ -195,9 +195,10 @@ class LSTMNetwork(nn.Module):
         lengths = X[:, :, 0].sum(dim=1).long()
         x = X[:, :, 1:]
         unrolled = self.unrolled and self.training
-        for layer in self.layers:
+        for depth, layer in enumerate(self.layers):
+            if depth:  # between layers; the last layer's sequence output is not used
+                x = self.dropout(x)
             x, finals = layer(x, lengths, unrolled)
-            x = self.dropout(x)
         return self.head(self.dropout(finals))
 
 
