@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = ["make_latching"]
 
 
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "seq_len": [Interval(Integral, 1, None, closed="left")],
+        "n_classes": [Interval(Integral, 2, None, closed="left")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_latching(
     n_samples: int = 1000,
     seq_len: int = 100,
@@ -67,13 +78,6 @@ def make_latching(
     >>> bool(((X[:, 0] == 1.0) == (y == 1)).all())
     True
     """
-    for name, value, low in (("n_samples", n_samples, 1), ("seq_len", seq_len, 1)):
-        if not isinstance(value, numbers.Integral) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    if not isinstance(n_classes, numbers.Integral) or n_classes < 2:
-        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}.")
-    if not isinstance(noise, numbers.Real) or not (noise >= 0 and np.isfinite(noise)):
-        raise ValueError(f"noise must be a non-negative finite number, got {noise!r}.")
     rng = check_random_state(random_state)
     y = rng.permutation(np.arange(n_samples) % n_classes)
     X = rng.normal(scale=noise, size=(n_samples, seq_len))

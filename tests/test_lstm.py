@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_iw import IWLSTMClassifier
 from sklearn_iw.datasets import make_latching
@@ -306,3 +307,12 @@ def test_leave_one_out_lemma_on_ragged_sequences():
         for a, b in zip(weights, other.net_.module_.parameters(), strict=True)
     ]
     assert max(moved) > 1e-6
+
+
+def test_make_latching_shapes_codes_and_parameter_checks():
+    X, y = make_latching(n_samples=30, seq_len=7, n_classes=3, noise=0.5, random_state=0)
+    assert X.shape == (30, 7) and np.bincount(y).tolist() == [10, 10, 10]
+    np.testing.assert_array_equal(X[:, 0], np.array([-1.0, 0.0, 1.0])[y])
+    for bad in (dict(n_samples=0), dict(n_classes=1), dict(noise=np.inf), dict(seq_len=2.5)):
+        with pytest.raises(InvalidParameterError):
+            make_latching(**bad)
