@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from numbers import Integral, Real
@@ -31,6 +32,13 @@ def _last_step(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Row ``lengths[i] - 1`` of each sequence of ``x`` (B, T, k): shape (B, k)."""
     index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, x.shape[2])
     return torch.gather(x, 1, index).squeeze(1)
+
+
+@contextlib.contextmanager
+def _quiet_cudnn():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*single contiguous chunk of memory")
+        yield
 
 
 class LSTMLayer(nn.Module):
@@ -121,9 +129,9 @@ class LSTMLayer(nn.Module):
             ]
         h0 = x.new_zeros(n_dirs, x.shape[0], hidden)
         lengths_cpu = lengths.cpu()
-        with warnings.catch_warnings():
-            # cuDNN prefers one flat weight buffer; ours are views of the Linear weights.
-            warnings.filterwarnings("ignore", message=".*single contiguous chunk of memory")
+        # cuDNN warns that it prefers one flat weight buffer (ours are views of the Linear
+        # weights). Only there: catch_warnings is costly per batch and not thread-safe.
+        with _quiet_cudnn() if x.is_cuda else contextlib.nullcontext():
             if bool((lengths_cpu == x.shape[1]).all()):  # equal lengths: no packing needed
                 out, h_n, _ = torch.lstm(
                     x, (h0, h0), weights, True, 1, 0.0, self.training, n_dirs == 2, True
