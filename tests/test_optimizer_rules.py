@@ -403,3 +403,9 @@ def test_nesterov_needs_a_closure():
     w.grad = torch.ones(2)
     with pytest.raises(RuntimeError, match="closure"):
         OPTIMIZERS["nesterov"]().build([w]).step()
+
+
+def test_adam_uses_torchs_fused_kernel_on_cpu():
+    # The transcription test above then checks the kernel that the estimators run.
+    optimizer = OPTIMIZERS["adam"]().build([torch.nn.Parameter(torch.zeros(3))])
+    assert optimizer.defaults["fused"] is (torch.__version__ >= "2.4")
