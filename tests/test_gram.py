@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sklearn_iw.solvers import per_sample_gram, per_sample_gram_functional
+from sklearn_iw.solvers import GramRows, per_sample_gram, per_sample_gram_functional
 from sklearn_iw.solvers._gram import _materialise_is_cheaper, _trainable_linears
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -77,12 +77,30 @@ def mlp(depth: int, activation: type[nn.Module], bias: bool, n_out: int = N_CLAS
 
 
 def check_fast_path(module: nn.Module, loss_fn, X, y) -> torch.Tensor:
-    """Assert the fast path applies and matches the oracle; return G."""
+    """Assert the fast path applies and matches the oracle, whole and as rows on demand;
+    return G."""
     assert _trainable_linears(module) is not None
     gram, losses = per_sample_gram(module, loss_fn, X, y)
     assert losses.shape == (y.shape[0],) and losses.requires_grad
-    assert_close(gram, per_sample_gram_functional(module, loss_fn, X, y))
+    oracle = per_sample_gram_functional(module, loss_fn, X, y)
+    assert_close(gram, oracle)
+    check_rows(per_sample_gram(module, loss_fn, X, y, lazy=True)[0], oracle)
     return gram
+
+
+def check_rows(rows: GramRows, expected: torch.Tensor) -> None:
+    """Rows on demand: the diagonal, row subsets in any order (twice: computed, then
+    cached), then the whole matrix, against the expected matrix."""
+    assert isinstance(rows, GramRows)
+    assert rows.shape == expected.shape and rows.ndim == 2
+    assert (rows.dtype, rows.device) == (expected.dtype, expected.device)
+    assert_close(rows.diagonal(), expected.diagonal())
+    n = expected.shape[0]
+    for index in ([n - 1, 0], [1, n - 1, 2], list(range(n))[::-1]):
+        index = torch.tensor(index, device=expected.device)
+        for _ in range(2):
+            assert_close(rows.index_select(0, index), expected.index_select(0, index))
+    assert_close(rows.full(), expected)
 
 
 @pytest.fixture(autouse=True)
@@ -170,6 +188,15 @@ def test_nothing_trainable(device: str) -> None:
     gram, losses = per_sample_gram(module, cross_entropy, *make_data(device))
     assert gram.shape == (BATCH, BATCH) and not gram.any()
     assert losses.shape == (BATCH,)
+    check_rows(per_sample_gram(module, cross_entropy, *make_data(device), lazy=True)[0], gram)
+
+
+def test_rows_only_along_dim_0() -> None:
+    rows, _ = per_sample_gram(
+        mlp(1, nn.Tanh, True).double(), cross_entropy, *make_data("cpu"), lazy=True
+    )
+    with pytest.raises(ValueError, match="dim must be 0"):
+        rows.index_select(1, torch.tensor([0]))
 
 
 class SharedTwice(nn.Module):
@@ -262,6 +289,7 @@ def test_generic_fallback(device: str, factory) -> None:
     expected = loop_gram(module, cross_entropy, X, y)
     assert_close(gram, expected)
     assert_close(per_sample_gram_functional(module, cross_entropy, X, y), expected)
+    check_rows(per_sample_gram(module, cross_entropy, X, y, lazy=True)[0], expected)
 
 
 @pytest.mark.parametrize("device", DEVICES)

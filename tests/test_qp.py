@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_iw.solvers import BoxQPResult, box_qp_duality_gap, solve_box_qp
+from sklearn_iw.solvers import (
+    BoxQPResult,
+    GramRows,
+    box_qp_duality_gap,
+    per_sample_gram,
+    solve_box_qp,
+)
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -469,3 +475,58 @@ def test_cuda_matches_cpu(dtype):
     torch.testing.assert_close(
         gpu.alpha.cpu(), cpu.alpha, rtol=1e-5, atol=1e-7 * float(cpu.alpha.max())
     )
+
+
+class CountingRows(GramRows):
+    """Rows on demand that remember which rows the solver read."""
+
+    def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
+        self.read = getattr(self, "read", set()) | set(index.tolist())
+        return super().index_select(dim, index)
+
+
+def gram_rows_problem(dtype: torch.dtype, seed: int = 0, n: int = 400, nan_at: int = -1):
+    """Rows on demand and the whole Gram matrix of a small MLP on separable blobs (with
+    a NaN feature in sample ``nan_at`` if it is given)."""
+    gen = torch.Generator().manual_seed(seed)
+    centers = 3.0 * torch.randn(4, 10, generator=gen)
+    y = torch.randint(0, 4, (n,), generator=gen)
+    X = (centers[y] + torch.randn(n, 10, generator=gen)).to(dtype)
+    if nan_at >= 0:
+        X[nan_at, 0] = math.nan
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(10, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4)
+    ).to(dtype)
+
+    def loss(output, target):
+        return torch.nn.functional.cross_entropy(output, target, reduction="none")
+
+    rows, losses = per_sample_gram(model, loss, X, y, lazy=True)
+    rows.__class__ = CountingRows
+    G, _ = per_sample_gram(model, loss, X, y)
+    return rows, G, 0.1 * losses.detach().clamp(max=4.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_rows_on_demand_give_the_same_solution(dtype):
+    rows, G, p = gram_rows_problem(dtype)
+    lazy, full = solve_box_qp(rows, p, 1.0), solve_box_qp(G, p, 1.0)
+    assert lazy.converged and full.converged
+    assert lazy.alpha.dtype == dtype
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    assert float((lazy.alpha - full.alpha).abs().max()) <= tol
+    assert torch.equal(lazy.alpha > 0, full.alpha > 0)
+    # The point of rows on demand: the solver reads a fraction of them.
+    assert 0 < len(rows.read) < 0.8 * p.numel()
+    # Warm-started from the solution, the same rows suffice.
+    before = len(rows.read)
+    warm = solve_box_qp(rows, p, 1.0, alpha0=lazy.alpha)
+    assert warm.converged and len(rows.read) <= before + 16
+    torch.testing.assert_close(rows.diagonal(), G.diagonal())
+
+
+def test_rows_on_demand_reject_non_finite_gradients():
+    rows, _, p = gram_rows_problem(torch.float64, nan_at=3)
+    with pytest.raises(ValueError, match="G contains NaN"):
+        solve_box_qp(rows, p.nan_to_num(0.1), 1.0)

@@ -15,6 +15,11 @@ Two ways to get it are provided:
 * :func:`per_sample_gram_functional` -- the generic path and test oracle: ``torch.func``
   vmaps ``grad`` over the samples, materialising the ``B x n_params`` Jacobian ``J``,
   and returns ``J J^T``.
+
+With ``lazy=True`` either path returns a :class:`GramRows`: the factors (or ``J``) are kept
+and a row of ``G`` is computed the first time it is read. The box-QP solver reads only
+the rows of its working sets and supports, about a third of them on full batches, so
+large batches skip most of the ``B^2 (in + out)`` work.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from torch.func import functional_call, grad, vmap
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.dropout import _DropoutNd
 
-__all__ = ["per_sample_gram", "per_sample_gram_functional"]
+__all__ = ["GramRows", "per_sample_gram", "per_sample_gram_functional"]
 
 PerSampleLoss = Callable[..., torch.Tensor]
 Inputs = torch.Tensor | Sequence[torch.Tensor]
@@ -44,7 +49,9 @@ def per_sample_gram(
     per_sample_loss: PerSampleLoss,
     X: Inputs,
     y: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    *,
+    lazy: bool = False,
+) -> tuple[torch.Tensor | GramRows, torch.Tensor]:
     """Gram matrix of the per-sample gradients, and the per-sample losses with their graph.
 
     Uses the hook-based fast path when every trainable parameter is the ``weight`` or
@@ -63,12 +70,15 @@ def per_sample_gram(
         The minibatch, ``(B, ...)``, or a tuple of such tensors passed as ``module(*X)``.
     y : torch.Tensor
         The targets, ``(B, ...)``.
+    lazy : bool, default=False
+        Return a :class:`GramRows` that computes each row of ``G`` when it is first read
+        instead of the whole matrix; :func:`solve_box_qp` accepts either.
 
     Returns
     -------
-    G : torch.Tensor
+    G : torch.Tensor or GramRows
         ``(B, B)`` Gram matrix ``G_ij = <g_i, g_j>`` over the trainable parameters, in the
-        dtype and on the device of the module's parameters.
+        dtype and on the device of the module's parameters (rows on demand if ``lazy``).
     losses : torch.Tensor
         ``(B,)`` per-sample losses of a forward with the current module state. They still
         hold their graph, so ``(alpha.detach() * losses).sum().backward()`` applies the
@@ -121,6 +131,12 @@ def per_sample_gram(
     >>> J = torch.stack([gradient(loss) for loss in losses])
     >>> torch.allclose(G, J @ J.T, atol=1e-6)
     True
+
+    Rows on demand, as the QP solver reads them:
+
+    >>> rows, _ = per_sample_gram(model, per_sample_loss, X, y, lazy=True)
+    >>> torch.allclose(rows.index_select(0, torch.tensor([2, 0])), G[[2, 0]])
+    True
     """
     inputs = _as_tuple(X)
     _check_samples_independent(module)
@@ -128,10 +144,12 @@ def per_sample_gram(
     if linears is not None:
         result = _gram_by_hooks(module, per_sample_loss, inputs, y, linears)
         if result is not None:
-            return result
+            rows, losses = result
+            return (rows if lazy else rows.full()), losses
     _check_deterministic(module)
     losses = _checked_losses(per_sample_loss(module(*inputs), y), inputs[0].shape[0])
-    return per_sample_gram_functional(module, per_sample_loss, inputs, y), losses
+    gram = per_sample_gram_functional(module, per_sample_loss, inputs, y)
+    return (GramRows([_Matrix(gram)], gram.shape[0], gram) if lazy else gram), losses
 
 
 @torch.enable_grad()
@@ -216,7 +234,7 @@ def _gram_by_hooks(
     inputs: tuple[torch.Tensor, ...],
     y: torch.Tensor,
     linears: list[nn.Linear],
-) -> tuple[torch.Tensor, torch.Tensor] | None:
+) -> tuple[GramRows, torch.Tensor] | None:
     """Fast path: one hooked forward and one backward to the ``nn.Linear`` outputs.
 
     Returns ``None`` (nothing to undo: parameters and ``.grad`` are untouched) when a
@@ -253,7 +271,7 @@ def _gram_by_hooks(
             "graph is invalid for the weighted backward of the importance-weights step"
         )
     if not recorded or not losses.requires_grad:
-        return ref.new_zeros(batch_size, batch_size), losses
+        return GramRows([], batch_size, ref), losses
 
     # One backward to all recorded outputs; retain the graph for the caller's update.
     deltas = torch.autograd.grad(
@@ -266,64 +284,203 @@ def _gram_by_hooks(
         acts, dels = per_layer.setdefault(layer, ([], []))
         acts.append(a.reshape(batch_size, -1, a.shape[-1]))
         dels.append(delta.reshape(batch_size, -1, delta.shape[-1]))
-    gram = None
-    for layer, (acts, dels) in per_layer.items():
+    parts = [
         # Calls of a shared layer become extra time steps of the same samples.
-        part = _linear_gram(
+        _linear_part(
             acts[0] if len(acts) == 1 else torch.cat(acts, dim=1),
             dels[0] if len(dels) == 1 else torch.cat(dels, dim=1),
             with_weight=layer.weight.requires_grad,
             with_bias=layer.bias is not None and layer.bias.requires_grad,
         )
-        # Accumulate into the first part (a fresh tensor) to save one (B, B) buffer.
-        gram = part if gram is None else gram.add_(part)
-    if gram is None:
-        return ref.new_zeros(batch_size, batch_size), losses
-    return gram.to(ref.dtype), losses
+        for layer, (acts, dels) in per_layer.items()
+    ]
+    return GramRows(parts, batch_size, ref), losses
 
 
-def _linear_gram(
+class _Matrix:
+    """Gram contribution given as a whole ``(B, B)`` matrix (the generic path)."""
+
+    def __init__(self, gram: torch.Tensor):
+        self.gram = gram
+
+    def rows(self, index: torch.Tensor | None) -> torch.Tensor:
+        return self.gram if index is None else self.gram.index_select(0, index)
+
+    def diagonal(self) -> torch.Tensor:
+        return self.gram.diagonal()
+
+
+class _Explicit:
+    """Gram contribution ``J J^T`` of materialised per-sample gradients ``J``, ``(B, P)``."""
+
+    def __init__(self, jac: torch.Tensor):
+        self.jac = jac
+
+    def rows(self, index: torch.Tensor | None) -> torch.Tensor:
+        left = self.jac if index is None else self.jac.index_select(0, index)
+        return left @ self.jac.T
+
+    def diagonal(self) -> torch.Tensor:
+        return self.jac.square().sum(dim=1)
+
+
+class _Factored:
+    """Gram contribution ``sum_{t,s} <D_it, D_js> (<A_it, A_js> + bias)`` of one linear
+    layer from its inputs ``A`` ``(B, T, in)`` and output gradients ``D`` ``(B, T, out)``,
+    via the two ``(BT, BT)`` Gram matrices of the flattened steps (their rows only)."""
+
+    def __init__(self, acts: torch.Tensor, deltas: torch.Tensor, with_bias: bool):
+        self.batch_size, self.steps, _ = acts.shape
+        self.acts = acts.reshape(self.batch_size * self.steps, -1)
+        self.deltas = deltas.reshape(self.batch_size * self.steps, -1)
+        self.with_bias = with_bias
+
+    def rows(self, index: torch.Tensor | None) -> torch.Tensor:
+        acts, deltas, steps = self.acts, self.deltas, self.steps
+        if index is not None:
+            if steps > 1:  # sample i owns the flattened rows i * T ... i * T + T - 1
+                offsets = torch.arange(steps, device=index.device)
+                index = (index[:, None] * steps + offsets).reshape(-1)
+            acts, deltas = acts.index_select(0, index), deltas.index_select(0, index)
+        gram = acts @ self.acts.T
+        if self.with_bias:
+            gram += 1.0  # the bias sees a constant input 1
+        gram *= deltas @ self.deltas.T
+        if steps > 1:
+            gram = gram.reshape(-1, steps, self.batch_size, steps).sum(dim=(1, 3))
+        return gram
+
+    def diagonal(self) -> torch.Tensor:
+        if self.steps == 1:
+            sq_acts = self.acts.square().sum(dim=1)
+            return (sq_acts + 1.0 if self.with_bias else sq_acts) * self.deltas.square().sum(1)
+        acts = self.acts.reshape(self.batch_size, self.steps, -1)
+        deltas = self.deltas.reshape(self.batch_size, self.steps, -1)
+        inner = acts @ acts.mT
+        if self.with_bias:
+            inner += 1.0
+        return (inner * (deltas @ deltas.mT)).sum(dim=(1, 2))
+
+
+def _linear_part(
     acts: torch.Tensor, deltas: torch.Tensor, *, with_weight: bool, with_bias: bool
-) -> torch.Tensor:
+) -> _Explicit | _Factored:
     """Gram contribution of one linear layer from its inputs and output gradients.
+
+    ``acts`` are the layer inputs ``(B, T, in)``, ``deltas`` the gradients of the summed
+    loss with respect to the layer outputs ``(B, T, out)``. The contribution is kept
+    factored, or as the materialised ``(B, out * in)`` per-sample weight gradients,
+    whichever :func:`_materialise_is_cheaper` prefers.
+    """
+    batch_size, steps, n_in = acts.shape
+    if not with_weight:
+        return _Explicit(deltas.sum(dim=1))
+    if _materialise_is_cheaper(batch_size, steps, n_in, deltas.shape[2]):
+        grads = torch.einsum("bto,bti->boi", deltas, acts).reshape(batch_size, -1)
+        if with_bias:
+            grads = torch.cat([grads, deltas.sum(dim=1)], dim=1)
+        return _Explicit(grads)
+    return _Factored(acts, deltas, with_bias)
+
+
+class GramRows:
+    """Gram matrix of per-sample gradients whose rows are computed when first read.
+
+    Returned by :func:`per_sample_gram` with ``lazy=True`` and accepted by
+    :func:`~sklearn_iw.solvers.solve_box_qp` in place of ``G``. It keeps each layer's
+    factors (inputs and output gradients) and computes a set of rows of ``G`` with one
+    matrix product per layer; rows are cached, so each is computed at most once. The
+    solver reads only the rows of its working sets and supports (a third of them on
+    full batches of real data), so large batches skip most of the work of ``G``.
 
     Parameters
     ----------
-    acts : torch.Tensor
-        Layer inputs, ``(B, T, in)``.
-    deltas : torch.Tensor
-        Gradients of the summed loss with respect to the layer outputs, ``(B, T, out)``.
-    with_weight, with_bias : bool
-        Which of the layer's parameters are trainable.
+    parts : list
+        The per-layer contributions, summed.
+    batch_size : int
+        ``B``.
+    like : torch.Tensor
+        A tensor with the dtype and device of ``G``.
 
-    Returns
-    -------
-    torch.Tensor
-        ``(B, B)``: ``sum_{t,s} <D_it, D_js> (<A_it, A_js> + bias)``, computed either from
-        the two ``(BT, BT)`` Gram matrices or from the materialised ``(B, out * in)``
-        per-sample weight gradients, whichever :func:`_materialise_is_cheaper` prefers.
+    Attributes
+    ----------
+    shape : torch.Size
+        ``(B, B)``.
+    ndim : int
+        2.
+    dtype : torch.dtype
+        The dtype of the rows.
+    device : torch.device
+        The device of the rows.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_iw.solvers import per_sample_gram, solve_box_qp
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Linear(3, 2).double()
+    >>> X, y = torch.randn(6, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1, 0])
+    >>> def loss(output, target):
+    ...     return nn.functional.cross_entropy(output, target, reduction="none")
+    >>> rows, _ = per_sample_gram(model, loss, X, y, lazy=True)
+    >>> rows.shape, rows.diagonal().shape
+    (torch.Size([6, 6]), torch.Size([6]))
+    >>> G, _ = per_sample_gram(model, loss, X, y)
+    >>> p = torch.full((6,), 0.1, dtype=torch.float64)
+    >>> torch.allclose(solve_box_qp(rows, p, 1.0).alpha, solve_box_qp(G, p, 1.0).alpha)
+    True
     """
-    batch_size, steps, n_in = acts.shape
-    n_out = deltas.shape[2]
-    if not with_weight:
-        bias_grads = deltas.sum(dim=1)
-        return bias_grads @ bias_grads.T
-    if _materialise_is_cheaper(batch_size, steps, n_in, n_out):
-        weight_grads = torch.einsum("bto,bti->boi", deltas, acts).reshape(batch_size, -1)
-        gram = weight_grads @ weight_grads.T
-        if with_bias:
-            bias_grads = deltas.sum(dim=1)
-            gram += bias_grads @ bias_grads.T
-        return gram
-    flat_acts = acts.reshape(batch_size * steps, n_in)
-    flat_deltas = deltas.reshape(batch_size * steps, n_out)
-    gram = flat_acts @ flat_acts.T
-    if with_bias:
-        gram += 1.0  # the bias sees a constant input 1
-    gram *= flat_deltas @ flat_deltas.T
-    if steps > 1:
-        gram = gram.reshape(batch_size, steps, batch_size, steps).sum(dim=(1, 3))
-    return gram
+
+    ndim = 2
+
+    def __init__(self, parts: list, batch_size: int, like: torch.Tensor):
+        self._parts = parts
+        self.shape = torch.Size((batch_size, batch_size))
+        self.dtype = like.dtype
+        self.device = like.device
+        self._cache: torch.Tensor | None = None
+        self._cached: torch.Tensor | None = None
+        self._diagonal: torch.Tensor | None = None
+
+    def _compute(self, index: torch.Tensor | None) -> torch.Tensor:
+        """Rows ``index`` (all if ``None``) summed over the parts, freshly computed."""
+        n_rows = self.shape[0] if index is None else index.numel()
+        gram = None
+        for part in self._parts:
+            rows = part.rows(index)
+            # Accumulate into the first part's (fresh) result: one buffer fewer.
+            gram = rows if gram is None else gram.add_(rows)
+        if gram is None:
+            return torch.zeros(n_rows, self.shape[1], dtype=self.dtype, device=self.device)
+        return gram.to(self.dtype)
+
+    def full(self) -> torch.Tensor:
+        """Return the whole ``(B, B)`` matrix."""
+        if self._cached is not None and bool(self._cached.all()):
+            return self._cache
+        return self._compute(None)
+
+    def diagonal(self) -> torch.Tensor:
+        """Return the ``(B,)`` diagonal ``G_ii = ||g_i||^2`` without computing any row."""
+        if self._diagonal is None:
+            self._diagonal = torch.zeros(self.shape[0], dtype=self.dtype, device=self.device)
+            for part in self._parts:
+                self._diagonal += part.diagonal().to(self.dtype)
+        return self._diagonal
+
+    def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
+        """Return the rows ``index`` of ``G`` (``dim`` must be 0), computing missing ones."""
+        if dim != 0:
+            raise ValueError("GramRows gives rows only: dim must be 0")
+        if self._cache is None:
+            self._cache = torch.empty(self.shape, dtype=self.dtype, device=self.device)
+            self._cached = torch.zeros(self.shape[0], dtype=torch.bool, device=self.device)
+        missing = index[~self._cached.index_select(0, index)]
+        if missing.numel():
+            self._cache.index_copy_(0, missing, self._compute(missing))
+            self._cached.index_fill_(0, missing, True)
+        return self._cache.index_select(0, index)
 
 
 def _materialise_is_cheaper(batch_size: int, steps: int, n_in: int, n_out: int) -> bool:

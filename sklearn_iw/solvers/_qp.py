@@ -45,6 +45,8 @@ from typing import NamedTuple
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from ._gram import GramRows
+
 __all__ = ["BoxQPResult", "box_qp_duality_gap", "solve_box_qp"]
 
 _WORK = torch.float64
@@ -153,7 +155,7 @@ def box_qp_duality_gap(
 
 
 def solve_box_qp(
-    G: torch.Tensor,
+    G: torch.Tensor | GramRows,
     p: torch.Tensor,
     C: float | torch.Tensor,
     alpha0: torch.Tensor | None = None,
@@ -165,10 +167,11 @@ def solve_box_qp(
 
     Parameters
     ----------
-    G : torch.Tensor
+    G : torch.Tensor or GramRows
         Symmetric positive semi-definite Gram matrix, float32 or float64, shape ``(B, B)``
         or batched ``(b, B, B)``, on any device. Singular matrices are fine; symmetry and
-        semi-definiteness are assumed, not checked.
+        semi-definiteness are assumed, not checked. A :class:`GramRows` (unbatched) has
+        only the rows the solver reads computed.
     p : torch.Tensor
         Linear term, shape ``(B,)`` or ``(b, B)``.
     C : float or torch.Tensor
@@ -259,7 +262,7 @@ def solve_box_qp(
     limit = _MAX_ITER if max_iter is None else max_iter
     tol_ok = max(tol, _FP32_TOL_FLOOR) if G.dtype == torch.float32 else tol
     batched = G.ndim == 3
-    Gb = G if batched else G.unsqueeze(0)
+    Gb = G.unbind(0) if batched else (G,)
     pb = p if batched else p.unsqueeze(0)
     Cb = C_t.expand_as(pb)
     a0b = None if alpha0 is None else (alpha0 if batched else alpha0.unsqueeze(0))
@@ -293,14 +296,17 @@ def solve_box_qp(
 
 
 def _validate(
-    G: torch.Tensor,
+    G: torch.Tensor | GramRows,
     p: torch.Tensor,
     C: float | torch.Tensor,
     alpha0: torch.Tensor | None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+) -> tuple[torch.Tensor | GramRows, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Check shapes and values; return ``p``, ``C`` and ``alpha0`` as tensors like ``G``."""
-    if not isinstance(G, torch.Tensor) or G.dtype not in (torch.float32, torch.float64):
-        raise TypeError("G must be a float32 or float64 torch.Tensor")
+    if not isinstance(G, torch.Tensor | GramRows) or G.dtype not in (
+        torch.float32,
+        torch.float64,
+    ):
+        raise TypeError("G must be a float32 or float64 torch.Tensor or GramRows")
     if G.ndim not in (2, 3):
         raise ValueError(f"G must have shape (B, B) or (b, B, B), got {tuple(G.shape)}")
     if G.shape[-1] != G.shape[-2]:
@@ -324,7 +330,9 @@ def _validate(
             raise ValueError(f"alpha0 must have shape {tuple(p.shape)}, got {tuple(alpha0.shape)}")
     # A sum is finite exactly when no entry is NaN or infinite, unless it overflows: one
     # pass and one host synchronisation, with the elementwise tests only to confirm.
-    tensors = {"G": G, "p": p, "C": C_t}
+    # A Gram matrix is finite where its diagonal is (|G_ij| <= sqrt(G_ii G_jj)): rows on
+    # demand are checked through their diagonal.
+    tensors = {"G": G.diagonal() if isinstance(G, GramRows) else G, "p": p, "C": C_t}
     if alpha0 is not None:
         tensors["alpha0"] = alpha0
     total = sum(t.sum() for t in tensors.values())
