@@ -84,8 +84,26 @@ def check_fast_path(module: nn.Module, loss_fn, X, y) -> torch.Tensor:
     assert losses.shape == (y.shape[0],) and losses.requires_grad
     oracle = per_sample_gram_functional(module, loss_fn, X, y)
     assert_close(gram, oracle)
-    check_rows(per_sample_gram(module, loss_fn, X, y, lazy=True)[0], oracle)
+    rows, losses = per_sample_gram(module, loss_fn, X, y, lazy=True)
+    check_rows(rows, oracle)
+    check_weighted_gradients(rows, losses, module)
     return gram
+
+
+def check_weighted_gradients(rows: GramRows, losses: torch.Tensor, module: nn.Module) -> None:
+    """``sum_i alpha_i g_i`` from the factors equals autograd's weighted backward pass,
+    with exactly zero gradients left out."""
+    params = trainable(module)
+    alpha = torch.rand(losses.shape[0], dtype=losses.dtype, device=losses.device)
+    weighted = rows.weighted_gradients(alpha)
+    assert weighted is not None
+    expected = torch.autograd.grad((alpha * losses).sum(), params, allow_unused=True)
+    for param, grad in zip(params, expected, strict=True):
+        if param in weighted:
+            assert weighted[param].shape == param.shape
+            assert_close(weighted[param], grad)
+        else:
+            assert grad is None or not grad.any()
 
 
 def check_rows(rows: GramRows, expected: torch.Tensor) -> None:
@@ -289,7 +307,9 @@ def test_generic_fallback(device: str, factory) -> None:
     expected = loop_gram(module, cross_entropy, X, y)
     assert_close(gram, expected)
     assert_close(per_sample_gram_functional(module, cross_entropy, X, y), expected)
-    check_rows(per_sample_gram(module, cross_entropy, X, y, lazy=True)[0], expected)
+    rows, _ = per_sample_gram(module, cross_entropy, X, y, lazy=True)
+    check_rows(rows, expected)
+    assert rows.weighted_gradients(torch.ones(BATCH, dtype=torch.float64)) is None
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -413,3 +433,25 @@ def test_reduced_loss_is_rejected() -> None:
     module = mlp(1, nn.Tanh, True).double()
     with pytest.raises(ValueError, match="unreduced losses"):
         per_sample_gram(module, lambda out, y: F.cross_entropy(out, y), *make_data("cpu"))
+
+
+class DeadBranch(nn.Module):
+    """A trained layer whose output never reaches the loss: zero gradient, zero Gram."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used = nn.Linear(N_FEATURES, N_CLASSES)
+        self.unused = nn.Linear(N_FEATURES, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.unused(x)
+        return self.used(x)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_layer_that_does_not_reach_the_loss(device: str) -> None:
+    module = DeadBranch().double().to(device)
+    check_fast_path(module, cross_entropy, *make_data(device))
+    rows, _ = per_sample_gram(module, cross_entropy, *make_data(device), lazy=True)
+    weighted = rows.weighted_gradients(torch.ones(BATCH, dtype=torch.float64, device=device))
+    assert set(weighted) == {module.used.weight, module.used.bias}

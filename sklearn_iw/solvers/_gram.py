@@ -287,10 +287,9 @@ def _gram_by_hooks(
     parts = [
         # Calls of a shared layer become extra time steps of the same samples.
         _linear_part(
+            layer,
             acts[0] if len(acts) == 1 else torch.cat(acts, dim=1),
             dels[0] if len(dels) == 1 else torch.cat(dels, dim=1),
-            with_weight=layer.weight.requires_grad,
-            with_bias=layer.bias is not None and layer.bias.requires_grad,
         )
         for layer, (acts, dels) in per_layer.items()
     ]
@@ -298,7 +297,10 @@ def _gram_by_hooks(
 
 
 class _Matrix:
-    """Gram contribution given as a whole ``(B, B)`` matrix (the generic path)."""
+    """Gram contribution given as a whole ``(B, B)`` matrix (the generic path), which
+    keeps no factors to form weighted gradients from."""
+
+    params: list[nn.Parameter] | None = None
 
     def __init__(self, gram: torch.Tensor):
         self.gram = gram
@@ -311,10 +313,16 @@ class _Matrix:
 
 
 class _Explicit:
-    """Gram contribution ``J J^T`` of materialised per-sample gradients ``J``, ``(B, P)``."""
+    """Gram contribution ``J J^T`` of materialised per-sample gradients ``J``, ``(B, P)``,
+    the flattened gradients of ``params`` side by side."""
 
-    def __init__(self, jac: torch.Tensor):
+    def __init__(self, jac: torch.Tensor, params: list[nn.Parameter]):
         self.jac = jac
+        self.params = params
+
+    def weighted(self, alpha: torch.Tensor) -> list[torch.Tensor]:
+        flat = (alpha.to(self.jac.dtype) @ self.jac).split([p.numel() for p in self.params])
+        return [g.view_as(p) for g, p in zip(flat, self.params, strict=True)]
 
     def rows(self, index: torch.Tensor | None) -> torch.Tensor:
         left = self.jac if index is None else self.jac.index_select(0, index)
@@ -329,11 +337,19 @@ class _Factored:
     layer from its inputs ``A`` ``(B, T, in)`` and output gradients ``D`` ``(B, T, out)``,
     via the two ``(BT, BT)`` Gram matrices of the flattened steps (their rows only)."""
 
-    def __init__(self, acts: torch.Tensor, deltas: torch.Tensor, with_bias: bool):
+    def __init__(self, acts: torch.Tensor, deltas: torch.Tensor, params: list[nn.Parameter]):
         self.batch_size, self.steps, _ = acts.shape
         self.acts = acts.reshape(self.batch_size * self.steps, -1)
         self.deltas = deltas.reshape(self.batch_size * self.steps, -1)
-        self.with_bias = with_bias
+        self.params = params  # [weight] or [weight, bias]
+        self.with_bias = len(params) == 2
+
+    def weighted(self, alpha: torch.Tensor) -> list[torch.Tensor]:
+        # sum_i alpha_i sum_t D_it A_it^T: the step weights each sample's rows.
+        per_row = alpha.to(self.deltas.dtype).repeat_interleave(self.steps)
+        scaled = self.deltas * per_row[:, None]
+        grads = [scaled.T @ self.acts]
+        return grads + [scaled.sum(dim=0)] if self.with_bias else grads
 
     def rows(self, index: torch.Tensor | None) -> torch.Tensor:
         acts, deltas, steps = self.acts, self.deltas, self.steps
@@ -363,24 +379,27 @@ class _Factored:
 
 
 def _linear_part(
-    acts: torch.Tensor, deltas: torch.Tensor, *, with_weight: bool, with_bias: bool
+    layer: nn.Linear, acts: torch.Tensor, deltas: torch.Tensor
 ) -> _Explicit | _Factored:
     """Gram contribution of one linear layer from its inputs and output gradients.
 
     ``acts`` are the layer inputs ``(B, T, in)``, ``deltas`` the gradients of the summed
-    loss with respect to the layer outputs ``(B, T, out)``. The contribution is kept
-    factored, or as the materialised ``(B, out * in)`` per-sample weight gradients,
-    whichever :func:`_materialise_is_cheaper` prefers.
+    loss with respect to the layer outputs ``(B, T, out)``; the layer's trainable weight
+    and bias are the parameters. The contribution is kept factored, or as the
+    materialised ``(B, out * in)`` per-sample weight gradients, whichever
+    :func:`_materialise_is_cheaper` prefers.
     """
     batch_size, steps, n_in = acts.shape
-    if not with_weight:
-        return _Explicit(deltas.sum(dim=1))
+    with_bias = layer.bias is not None and layer.bias.requires_grad
+    if not layer.weight.requires_grad:
+        return _Explicit(deltas.sum(dim=1), [layer.bias])
+    params = [layer.weight, layer.bias] if with_bias else [layer.weight]
     if _materialise_is_cheaper(batch_size, steps, n_in, deltas.shape[2]):
         grads = torch.einsum("bto,bti->boi", deltas, acts).reshape(batch_size, -1)
         if with_bias:
             grads = torch.cat([grads, deltas.sum(dim=1)], dim=1)
-        return _Explicit(grads)
-    return _Factored(acts, deltas, with_bias)
+        return _Explicit(grads, params)
+    return _Factored(acts, deltas, params)
 
 
 class GramRows:
@@ -460,6 +479,29 @@ class GramRows:
         if self._cached is not None and bool(self._cached.all()):
             return self._cache
         return self._compute(None)
+
+    def weighted_gradients(self, alpha: torch.Tensor) -> dict[nn.Parameter, torch.Tensor] | None:
+        """Return ``sum_i alpha_i g_i`` per trainable parameter, from the kept factors.
+
+        Parameters
+        ----------
+        alpha : torch.Tensor
+            ``(B,)`` weights of the samples.
+
+        Returns
+        -------
+        dict or None
+            Each trainable parameter whose gradient is not identically zero mapped to its
+            weighted gradient (one matrix product per layer instead of a backward pass);
+            ``None`` for a Gram matrix of the generic path, which keeps no factors.
+        """
+        if any(part.params is None for part in self._parts):
+            return None
+        return {
+            param: grad.to(param.dtype)
+            for part in self._parts
+            for param, grad in zip(part.params, part.weighted(alpha), strict=True)
+        }
 
     def diagonal(self) -> torch.Tensor:
         """Return the ``(B,)`` diagonal ``G_ii = ||g_i||^2`` without computing any row."""

@@ -5,7 +5,8 @@ smallest update that lowers every sample's loss by a margin ``p_i`` (with slack)
 
     primal:  min_dw 1/2 ||dw||^2 + sum_i C_i xi_i   s.t.  <-g_i, dw> >= p_i - xi_i, xi_i >= 0
     dual:    min_a  1/2 a^T G a - p^T a              s.t.  0 <= a_i <= C_i,  G_ij = <g_i, g_j>
-    step:    dw = -sum_i a_i g_i  (one weighted backward pass of the same forward graph)
+    step:    dw = -sum_i a_i g_i  (from the linear layers' inputs and output gradients that
+             the Gram matrix was made of, else one weighted backward pass)
 
 ``G`` comes from :func:`per_sample_gram` (no per-sample gradients are materialised for
 linear layers), ``a`` from :func:`solve_box_qp`, warm-started with the ``a`` each sample
@@ -160,29 +161,32 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         alpha : torch.Tensor
             The (B,) importance weights of the step (zeros when no step was taken).
         """
-        lazy = y.shape[0] >= LAZY_GRAM_MIN_BATCH
         with torch.enable_grad():
-            G, losses = per_sample_gram(module, per_sample_loss, X, y, lazy=lazy)
+            rows, losses = per_sample_gram(module, per_sample_loss, X, y, lazy=True)
         E = losses.detach()
         # |G_ij| <= sqrt(G_ii G_jj): the diagonal is finite exactly when G is.
-        if not _all_finite(G.diagonal(), E):
+        if not _all_finite(rows.diagonal(), E):
             return torch.full_like(E, math.nan), torch.zeros_like(E)
         if self.margin == "loss":
             margins = self.p * E.clamp(max=self.loss_cap)
         else:
             margins = torch.full_like(E, self.p)
         alpha = solve_box_qp(
-            G,
+            rows if y.shape[0] >= LAZY_GRAM_MIN_BATCH else rows.full(),
             margins,
             self.C * weight,
             self.importance_weights[index],
             tol=self.qp_tol,
         ).alpha
         params = [p for group in self.param_groups for p in group["params"]]
-        with torch.enable_grad():
-            grads = torch.autograd.grad(
-                (alpha * losses).sum(), params, allow_unused=True, materialize_grads=True
-            )
+        weighted = rows.weighted_gradients(alpha)
+        if weighted is None:  # the generic path: one weighted backward pass
+            with torch.enable_grad():
+                grads = torch.autograd.grad(
+                    (alpha * losses).sum(), params, allow_unused=True, materialize_grads=True
+                )
+        else:  # from the layers' factors; parameters without gradient get none
+            grads = [weighted.get(p, torch.zeros_like(p)) for p in params]
         lr = self.param_groups[0]["lr"]
         torch._foreach_add_(params, grads, alpha=-lr)
         # torch's schedulers warn unless the wrapped step() ran; iw_step replaces it.
