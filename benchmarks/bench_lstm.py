@@ -9,6 +9,9 @@
     hidden size, batch size, learning rate and epochs (anchor = skorch).
 (c) Per-sample Gram of the LSTM's weights through time: the hook fast path
     (``per_sample_gram``) against the ``torch.func`` oracle (anchor = oracle).
+(d) Seconds per epoch of importance weights against Adam (the anchor) on latching
+    (500 sequences of 100 steps, hidden 16, ``forget_bias=3``, batch 50): the marginal
+    cost of an epoch, (time of 6 epochs - time of 2 epochs) / 4, best of 3.
 
 Run ``python benchmarks/bench_lstm.py --threads 1`` on an idle machine; ``--quick``
 shortens (a) to a one-minute budget and lengths 100 and 300.
@@ -168,12 +171,39 @@ def gram_time(repeats: int) -> list[tuple[int, int, int, float, float]]:
     return rows
 
 
+def epoch_time(repeats: int) -> list[tuple[str, float]]:
+    X, y = make_latching(500, 100, noise=0.1, random_state=0)
+    X = X.astype(np.float32)
+
+    def fit(optimizer, epochs: int) -> None:
+        IWLSTMClassifier(
+            hidden_size=16,
+            forget_bias=3.0,
+            batch_size=50,
+            max_iter=epochs,
+            n_iter_no_change=epochs,
+            optimizer=optimizer,
+            random_state=0,
+        ).fit(X, y)
+
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in ("adam", "importance_weights"):
+            make = OPTIMIZERS[name]
+            fit(make(), 1)  # warm up
+            short = min(_timed(partial(fit, make(), 2)) for _ in range(repeats))
+            long = min(_timed(partial(fit, make(), 6)) for _ in range(repeats))
+            results.append((name, (long - short) / 4))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--budget", type=float, default=600.0, help="seconds per fit in (a)")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sections", default="abc")
+    parser.add_argument("--sections", default="abcd")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -204,6 +234,15 @@ def main() -> None:
                 f"| {batch} | {steps} | {hidden} | {1e3 * fast:.1f} | {1e3 * oracle:.1f} | "
                 f"{oracle / fast:.1f}x |"
             )
+        print()
+    if "d" in args.sections:
+        print("(d) seconds per epoch, latching 500 x 100, hidden 16, batch 50")
+        results = epoch_time(repeats=3)
+        anchor = results[0][1]
+        print("| optimizer | s/epoch | ratio to Adam |")
+        print("|---|---|---|")
+        for name, seconds in results:
+            print(f"| {name} | {seconds:.3f} | {seconds / anchor:.2f} |")
 
 
 if __name__ == "__main__":
