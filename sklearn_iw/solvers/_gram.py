@@ -408,7 +408,8 @@ class GramRows:
     Returned by :func:`per_sample_gram` with ``lazy=True`` and accepted by
     :func:`~sklearn_iw.solvers.solve_box_qp` in place of ``G``. It keeps each layer's
     factors (inputs and output gradients) and computes a set of rows of ``G`` with one
-    matrix product per layer; rows are cached, so each is computed at most once. The
+    matrix product per layer; rows are kept, so each is computed at most once, and memory
+    grows with the rows read rather than with ``B^2``. The
     solver reads only the rows of its working sets and supports (a third of them on
     full batches of real data), so large batches skip most of the work of ``G``.
 
@@ -458,8 +459,11 @@ class GramRows:
         self.shape = torch.Size((batch_size, batch_size))
         self.dtype = like.dtype
         self.device = like.device
-        self._cache: torch.Tensor | None = None
-        self._cached: torch.Tensor | None = None
+        # Computed rows, in the order they were computed (capacity grows by doubling), and
+        # each row's position there (-1: not computed yet).
+        self._cache = torch.empty(0, batch_size, dtype=self.dtype, device=self.device)
+        self._n_cached = 0
+        self._slot = torch.full((batch_size,), -1, dtype=torch.long, device=self.device)
         self._diagonal: torch.Tensor | None = None
 
     def _compute(self, index: torch.Tensor | None) -> torch.Tensor:
@@ -476,8 +480,6 @@ class GramRows:
 
     def full(self) -> torch.Tensor:
         """Return the whole ``(B, B)`` matrix."""
-        if self._cached is not None and bool(self._cached.all()):
-            return self._cache
         return self._compute(None)
 
     def weighted_gradients(self, alpha: torch.Tensor) -> dict[nn.Parameter, torch.Tensor] | None:
@@ -515,14 +517,21 @@ class GramRows:
         """Return the rows ``index`` of ``G`` (``dim`` must be 0), computing missing ones."""
         if dim != 0:
             raise ValueError("GramRows gives rows only: dim must be 0")
-        if self._cache is None:
-            self._cache = torch.empty(self.shape, dtype=self.dtype, device=self.device)
-            self._cached = torch.zeros(self.shape[0], dtype=torch.bool, device=self.device)
-        missing = index[~self._cached.index_select(0, index)]
-        if missing.numel():
-            self._cache.index_copy_(0, missing, self._compute(missing))
-            self._cached.index_fill_(0, missing, True)
-        return self._cache.index_select(0, index)
+        missing = index[self._slot.index_select(0, index) < 0].unique()
+        n_new = missing.numel()
+        if n_new:
+            needed = self._n_cached + n_new
+            if needed > self._cache.shape[0]:
+                # Memory grows with the rows read (a third of them on full batches), not B^2.
+                grown = self._cache.new_empty(
+                    min(self.shape[0], max(needed, 2 * self._cache.shape[0])), self.shape[1]
+                )
+                grown[: self._n_cached] = self._cache[: self._n_cached]
+                self._cache = grown
+            self._cache[self._n_cached : needed] = self._compute(missing)
+            self._slot[missing] = torch.arange(self._n_cached, needed, device=self.device)
+            self._n_cached = needed
+        return self._cache.index_select(0, self._slot.index_select(0, index))
 
 
 def _materialise_is_cheaper(batch_size: int, steps: int, n_in: int, n_out: int) -> bool:

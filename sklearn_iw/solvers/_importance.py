@@ -26,8 +26,8 @@ from ._qp import solve_box_qp
 
 _MARGINS = ("loss", "constant")
 # From this batch size on, the Gram matrix comes as rows on demand. On full batches the QP
-# reads a quarter to a half of the rows (digits full-batch fits 2.8x faster); batches of
-# 200 have most rows read, and computing them in pieces made fits 5-9% slower.
+# reads a quarter to a half of the rows (digits full-batch fits 3-4x faster); batches of
+# 200 have most rows read, and computing them in pieces made fits 10-14% slower.
 LAZY_GRAM_MIN_BATCH = 300
 # The per-sample memory of ImportanceWeightsOptimizer.
 _MEMORY = ("importance_weights", "ever_active", "last_losses")
