@@ -517,8 +517,10 @@ def test_rows_on_demand_give_the_same_solution(dtype):
     tol = 1e-10 if dtype == torch.float64 else 1e-5
     assert float((lazy.alpha - full.alpha).abs().max()) <= tol
     assert torch.equal(lazy.alpha > 0, full.alpha > 0)
-    # The point of rows on demand: the solver reads a fraction of them.
+    # The point of rows on demand: the solver reads a fraction of them, and only those
+    # are stored (capacity at most doubles past them).
     assert 0 < len(rows.read) < 0.8 * p.numel()
+    assert rows._cache.shape[0] < min(2 * len(rows.read), p.numel())
     # Warm-started from the solution, the same rows suffice.
     before = len(rows.read)
     warm = solve_box_qp(rows, p, 1.0, alpha0=lazy.alpha)
