@@ -306,7 +306,8 @@ class _Matrix:
         self.gram = gram
 
     def rows(self, index: torch.Tensor | None) -> torch.Tensor:
-        return self.gram if index is None else self.gram.index_select(0, index)
+        # A fresh tensor, as the other parts return: callers may accumulate into it.
+        return self.gram.clone() if index is None else self.gram.index_select(0, index)
 
     def diagonal(self) -> torch.Tensor:
         return self.gram.diagonal()
@@ -409,9 +410,10 @@ class GramRows:
     :func:`~sklearn_iw.solvers.solve_box_qp` in place of ``G``. It keeps each layer's
     factors (inputs and output gradients) and computes a set of rows of ``G`` with one
     matrix product per layer; rows are kept, so each is computed at most once, and memory
-    grows with the rows read rather than with ``B^2``. The
-    solver reads only the rows of its working sets and supports (a third of them on
-    full batches of real data), so large batches skip most of the work of ``G``.
+    grows with the rows read rather than with ``B^2``. The solver reads only the rows of
+    its working sets and supports (a quarter to a half of them on full batches of real
+    data), so large batches skip most of the work of ``G``. The same factors give the
+    weighted gradient of the step (:meth:`weighted_gradients`).
 
     Parameters
     ----------
