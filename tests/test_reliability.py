@@ -651,3 +651,26 @@ def test_optimizer_hyperparameters_out_of_range_are_refused(name, key, value):
     X, y = data()
     with pytest.raises(InvalidParameterError, match=f"{type(spec).__name__}: {key} must be"):
         IWLogisticRegression(optimizer=spec, max_iter=1).fit(X, y)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tiny_sample_weights(name):
+    # Found by the fuzz test: weights of 1e-228 underflowed in float32 (the loss became
+    # NaN) and alpha / sum(w) overflowed it. Training weights now have mean 1 whatever the
+    # scale; an L2 coefficient beyond the dtype is refused.
+    X = np.array([[0.0], [1.0], [0.0], [1.0]])
+    y = np.array([0, 1, 0, 1])
+    tiny = np.full(4, 1.2e-228)
+    make = ESTIMATORS[name].make
+    with pytest.raises(ValueError, match=r"alpha / sum\(sample_weight\) = .* overflows"):
+        make(optimizer="adam", max_iter=2).fit(X.astype(np.float32), y, sample_weight=tiny)
+    for optimizer in ("adam", "importance_weights"):
+        reference = make(optimizer=optimizer, max_iter=3, alpha=0.0).fit(X, y)
+        for dtype in (np.float32, np.float64):
+            est = make(optimizer=optimizer, max_iter=3, alpha=0.0)
+            est.fit(X.astype(dtype), y, sample_weight=tiny)
+            assert np.all(np.isfinite(est.loss_curve_))
+            if optimizer == "adam":  # the weighted mean loss ignores a common scale
+                np.testing.assert_allclose(est.loss_curve_, reference.loss_curve_, rtol=1e-5)
+    # float64 represents the coefficient: the penalty dominates but the fit runs.
+    make(optimizer="adam", max_iter=2).fit(X, y, sample_weight=tiny)

@@ -30,7 +30,7 @@ from torch import nn
 from ..solvers import (
     OPTIMIZERS,
     SCHEDULES,
-    ImportanceWeightsOptimizer,
+    ImportanceWeights,
     OptimizerSpec,
     ScheduleSpec,
     resolve_optimizer,
@@ -347,6 +347,21 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
 
         train_idx, valid_idx = self._split(y_enc)
         y_dtype = torch.float64 if self.task_ == "multilabel" else torch.int64
+        raw_train_weight = weight[train_idx]
+        iw = isinstance(spec, ImportanceWeights)
+        # The L2 coefficient of the objective (see alpha); importance weights apply alpha
+        # as a per-step decay that must not depend on n.
+        l2_coef = self.alpha if iw else self.alpha / float(raw_train_weight.sum())
+        if l2_coef > torch.finfo(dtype).max:
+            raise ValueError(
+                f"alpha / sum(sample_weight) = {l2_coef:.3g} overflows {dtype}: the L2 "
+                "penalty would swamp the data. Scale sample_weight up or alpha down."
+            )
+        # Train on weights of mean 1 (the weighted mean loss does not change): tiny
+        # weights would underflow in float32. Importance weights scale them back for
+        # their bounds C_i.
+        weight_scale = float(raw_train_weight.mean())
+        weight = weight / weight_scale
 
         def tensors(index, keyed=False):
             # Without a validation split the index is every sample: a slice views X where
@@ -364,7 +379,6 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
             tensors(train_idx, keyed=spec.keyed_batches),
             tensors(valid_idx) if valid_idx is not None else None,
         )
-        train_weight = weight[train_idx]
         n_epochs = self.max_iter if epochs is None else epochs
 
         seed = self._seed + self.n_iter_
@@ -388,11 +402,9 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
             if isinstance(layer, SeededDropout):
                 layer.generator = dropout_generator
         engine.batch_size = self._batch_size(len(train_idx), spec.full_batch)
-        engine.weight_scale = float(train_weight.mean())
+        engine.weight_scale = weight_scale
         engine.batch_seed = self._seed
-        iw = isinstance(engine.optimizer_, ImportanceWeightsOptimizer)
-        # Importance weights apply alpha as a per-step decay that must not depend on n.
-        engine.l2_coef = self.alpha if iw else self.alpha / float(train_weight.sum())
+        engine.l2_coef = l2_coef
         if iw and not (incremental and len(engine.optimizer_.ever_active) == len(train_idx)):
             engine.optimizer_.reset_samples(len(train_idx), device, dtype)
         n_before = len(engine.history)

@@ -312,9 +312,11 @@ class TrainingEngine(NeuralNet):
     optimizer_spec : OptimizerSpec
         Builds the torch optimizer (replaces skorch's ``optimizer`` class argument).
     weight_scale : float, default=1.0
-        Mean per-sample weight of the training set; a batch loss is
-        ``sum(w_i * E_i) / (len(batch) * weight_scale)``, an unbiased estimate of the
-        weighted mean loss that equals it on the full batch.
+        Mean per-sample weight of the training set, by which the weights of the batches
+        have been divided (they have mean 1, so tiny weights survive float32). A batch
+        loss is ``sum(w_i * E_i) / len(batch)``, an unbiased estimate of the weighted mean
+        loss that equals it on the full batch; importance weights multiply the scale back
+        into their bounds ``C_i = C * w_i``.
     l2_coef : float, default=0.0
         Coefficient ``c`` of the penalty ``c / 2 * sum ||W||^2`` over weight matrices
         (parameters with two or more dimensions; biases are not penalised).
@@ -542,7 +544,7 @@ class TrainingEngine(NeuralNet):
         """Weighted mean of the per-sample losses (the L2 penalty is added by the step)."""
         target, weight, _ = y_true
         losses = self.criterion_(y_pred, target)
-        return torch.dot(weight, losses) * (1.0 / (len(losses) * self.weight_scale))
+        return torch.dot(weight, losses) * (1.0 / len(losses))
 
     def train_step_single(self, batch, **fit_params):
         """Forward and backward, then the L2 penalty: its gradient ``l2_coef * W`` is added
@@ -561,12 +563,14 @@ class TrainingEngine(NeuralNet):
         """An importance-weights step, then decoupled weight decay outside the QP."""
         self._set_training(True)
         X, (target, weight, index) = batch
-        losses, _ = self.optimizer_.iw_step(self.module_, self.criterion_, X, target, weight, index)
+        losses, _ = self.optimizer_.iw_step(
+            self.module_, self.criterion_, X, target, weight * self.weight_scale, index
+        )
         if self.l2_coef:
             lr = self.optimizer_.param_groups[0]["lr"]
             with torch.no_grad():
                 torch._foreach_mul_(self._penalized(), 1.0 - lr * self.l2_coef)
-        loss = torch.dot(weight, losses) * (1.0 / (len(losses) * self.weight_scale))
+        loss = torch.dot(weight, losses) * (1.0 / len(losses))
         return {"loss": loss, "y_pred": None}
 
     def _step(self, batch, **fit_params) -> dict:
