@@ -85,7 +85,8 @@ alpha : float, default={alpha}
     minimiser of scikit-learn's ``LogisticRegression(C=1)``. With
     ``optimizer='importance_weights'`` it is a decoupled weight decay per step,
     ``W <- (1 - lr * alpha) W``, independent of the number of samples (which the
-    leave-one-out bound needs).
+    leave-one-out bound needs). A coefficient ``alpha / sum(sample_weight)`` beyond
+    the range of the training dtype raises a ``ValueError``.
 class_weight : dict, 'balanced' or None, default=None
     Weights of the classes, multiplied into ``sample_weight``.
 update_clip : float or None, default=None
