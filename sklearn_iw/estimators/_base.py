@@ -349,7 +349,8 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         train_idx, valid_idx = self._split(y_enc)
         y_dtype = torch.float64 if self.task_ == "multilabel" else torch.int64
         raw_train_weight = weight[train_idx]
-        iw = isinstance(spec, ImportanceWeights)
+        # Continued training keeps the optimizer it started with.
+        iw = isinstance(self.net_.optimizer_spec if incremental else spec, ImportanceWeights)
         # The L2 coefficient of the objective (see alpha); importance weights apply alpha
         # as a per-step decay that must not depend on n.
         l2_coef = self.alpha if iw else self.alpha / float(raw_train_weight.sum())
