@@ -198,6 +198,15 @@ def epoch_time(repeats: int) -> list[tuple[str, float]]:
     return results
 
 
+def _print_ratios(results: list[tuple[str, float]], what: str, unit: str, anchor: str) -> None:
+    """A markdown table of ``(name, seconds)`` rows with the ratio to the first row."""
+    first = results[0][1]
+    print(f"| {what} | {unit} | ratio to {anchor} |")
+    print("|---|---|---|")
+    for name, seconds in results:
+        print(f"| {name} | {seconds:.3f} | {seconds / first:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None)
@@ -218,12 +227,7 @@ def main() -> None:
         print()
     if "b" in args.sections:
         print("(b) fit time, latching 2000 x 50, hidden 32, Adam(0.01), batch 200, 10 epochs")
-        results = fit_time(repeats=3)
-        anchor = results[0][1]
-        print("| model | seconds | ratio to skorch |")
-        print("|---|---|---|")
-        for name, seconds in results:
-            print(f"| {name} | {seconds:.2f} | {seconds / anchor:.2f} |")
+        _print_ratios(fit_time(repeats=3), "model", "seconds", "skorch")
         print()
     if "c" in args.sections:
         print("(c) per-sample Gram through time, float32")
@@ -237,12 +241,7 @@ def main() -> None:
         print()
     if "d" in args.sections:
         print("(d) seconds per epoch, latching 500 x 100, hidden 16, batch 50")
-        results = epoch_time(repeats=3)
-        anchor = results[0][1]
-        print("| optimizer | s/epoch | ratio to Adam |")
-        print("|---|---|---|")
-        for name, seconds in results:
-            print(f"| {name} | {seconds:.3f} | {seconds / anchor:.2f} |")
+        _print_ratios(epoch_time(repeats=3), "optimizer", "s/epoch", "Adam")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ Two ways to get it are provided:
 
 With ``lazy=True`` either path returns a :class:`GramRows`: the factors (or ``J``) are kept
 and a row of ``G`` is computed the first time it is read. The box-QP solver reads only
-the rows of its working sets and supports, about a third of them on full batches, so
+the rows of its working sets and supports, a quarter to a half of them on full batches, so
 large batches skip most of the ``B^2 (in + out)`` work.
 """
 
@@ -524,7 +524,7 @@ class GramRows:
         if n_new:
             needed = self._n_cached + n_new
             if needed > self._cache.shape[0]:
-                # Memory grows with the rows read (a third of them on full batches), not B^2.
+                # Memory grows with the rows read, not with B^2.
                 grown = self._cache.new_empty(
                     min(self.shape[0], max(needed, 2 * self._cache.shape[0])), self.shape[1]
                 )

@@ -163,16 +163,17 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         """
         with torch.enable_grad():
             rows, losses = per_sample_gram(module, per_sample_loss, X, y, lazy=True)
+        G = rows if y.shape[0] >= LAZY_GRAM_MIN_BATCH else rows.full()
         E = losses.detach()
         # |G_ij| <= sqrt(G_ii G_jj): the diagonal is finite exactly when G is.
-        if not _all_finite(rows.diagonal(), E):
+        if not _all_finite(G.diagonal(), E):
             return torch.full_like(E, math.nan), torch.zeros_like(E)
         if self.margin == "loss":
             margins = self.p * E.clamp(max=self.loss_cap)
         else:
             margins = torch.full_like(E, self.p)
         alpha = solve_box_qp(
-            rows if y.shape[0] >= LAZY_GRAM_MIN_BATCH else rows.full(),
+            G,
             margins,
             self.C * weight,
             self.importance_weights[index],

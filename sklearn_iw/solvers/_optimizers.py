@@ -525,7 +525,7 @@ class Adam(OptimizerSpec):
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         params = list(params)
         self._validate()
-        return torch.optim.Adam(params, **self._optimizer_kwargs(), **_adam_kernel(params))
+        return self.optimizer_class(params, **self._optimizer_kwargs(), **_adam_kernel(params))
 
     def _optimizer_kwargs(self):
         return {"lr": self.lr, "betas": (self.beta1, self.beta2), "eps": self.eps}
