@@ -672,5 +672,7 @@ def test_tiny_sample_weights(name):
             assert np.all(np.isfinite(est.loss_curve_))
             if optimizer == "adam":  # the weighted mean loss ignores a common scale
                 np.testing.assert_allclose(est.loss_curve_, reference.loss_curve_, rtol=1e-5)
-    # float64 represents the coefficient: the penalty dominates but the fit runs.
+    # float64 represents the coefficient: the penalty dominates but the fit runs; integer
+    # X trains in float64 too.
     make(optimizer="adam", max_iter=2).fit(X, y, sample_weight=tiny)
+    make(optimizer="adam", max_iter=2).fit(X.astype(np.int64), y, sample_weight=tiny)
