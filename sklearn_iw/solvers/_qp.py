@@ -38,6 +38,7 @@ matrices are upcast one row block at a time.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import NamedTuple
@@ -421,9 +422,9 @@ def _solve_one(
     # only up to its own rounding, ~1e-7 of its largest entries).
     floor = 4 * B * torch.finfo(_WORK).eps
     shift = floor
-    steps = torch.tensor(_ARC_STEPS, dtype=_WORK, device=dev)
-    kink_ranks = torch.tensor(_KINK_RANKS, device=dev)
-    g = _gradient(G, x, pw)
+    steps, kink_ranks = _arc_constants(dev)
+    neg_p = pw.neg()
+    g = neg_p.clone() if alpha0 is None else _gradient(G, x, pw)
     fresh = True  # g is exact, not updated incrementally since it was computed
     n_iter = 0
     history: list[float] = []  # relative gap before each iteration since the last fallback
@@ -505,7 +506,7 @@ def _solve_one(
             fresh = n_hi == 0 or not bool((at_hi & ~work).any())
             x.index_copy_(0, idx, moved)
             if fresh:
-                g = torch.addmv(-pw, rows.t(), moved)
+                g = torch.addmv(neg_p, rows.t(), moved)
             else:
                 g.addmv_(rows.t(), moved - xw)
             shift = max(floor, shift / _DAMPING_GROWTH)
@@ -542,6 +543,7 @@ def _step(
     """
     scale = H.diagonal().max()  # positive: servable samples have G_ii > 0
     L, used = _factor(H, scale, shift)
+    carried = used  # the relative shift H carries on its diagonal
     d = _chol_solve(L, g).neg_()
     if shift == floor:
         # Re-solve with the same shift, as a proximal term: (H + r) y = H x - g + r x. On
@@ -550,15 +552,19 @@ def _step(
         for prox in (used, *_PROXIMAL_SHIFTS):
             if prox < used:
                 continue
-            reg = scale * prox
-            H.diagonal().add_(reg)
+            if prox != carried:
+                H.diagonal().add_(scale * (prox - carried))
+                carried = prox
             y = x + d if prox == used else _chol_solve(torch.linalg.cholesky_ex(H)[0], -g) + x
             face = _resolve(H, torch.addmv(g, H, x, beta=-1.0), u, y)
-            H.diagonal().sub_(reg)
+            H.diagonal().sub_(scale * carried)
+            carried = 0.0
             step = face - x
             df = float(step @ torch.addmv(g, H, step, alpha=0.5))
             if df < slack:
                 return face, df, 1 if prox == used else 2, used
+    if carried:
+        H.diagonal().sub_(scale * carried)
     # Search the projected arc P(x + t d). Variables on the bound d points through never
     # move, so drop them from d: the arc is unchanged and d stays a descent direction. Up
     # to the first kink, where a variable reaches a bound, f is a plain quadratic along d,
@@ -592,14 +598,14 @@ def _resolve(H: torch.Tensor, rhs: torch.Tensor, u: torch.Tensor, y: torch.Tenso
     so they never count as outside again.
     """
     zero = torch.zeros_like(u)
-    free = torch.ones_like(u, dtype=torch.bool)
+    free = None
     for _ in range(_RESOLVE_ROUNDS):
         clipped = torch.clamp(y, min=zero, max=u)
         stay = clipped == y
         if stay.all().item():
             return y
         y = clipped
-        free &= stay
+        free = stay if free is None else free & stay
         A = free.nonzero().squeeze(1)
         if A.numel() == 0:
             return y
@@ -614,16 +620,28 @@ def _factor(H: torch.Tensor, scale: torch.Tensor, shift: float) -> tuple[torch.T
     """Cholesky factor of ``H + shift * scale * I``, the shift raised until it succeeds.
 
     A semi-definite block can be numerically indefinite by a few ulps of its largest
-    entry; a shift relative to the largest diagonal entry ``scale`` absorbs that. Returns
-    the factor and the shift used.
+    entry; a shift relative to the largest diagonal entry ``scale`` absorbs that. The
+    shift is added to ``H`` in place (no copy): on return ``H`` holds ``H + used * scale
+    * I``. Returns the factor and the shift ``used``.
     """
+    carried = 0.0
     while True:
-        Hs = H.clone()
-        Hs.diagonal().add_(scale * shift)
-        L, info = torch.linalg.cholesky_ex(Hs)
+        H.diagonal().add_(scale * (shift - carried))
+        carried = shift
+        L, info = torch.linalg.cholesky_ex(H)
         if shift >= 1.0 or info.item() == 0:
             return L, shift
         shift = min(1.0, max(shift, _MIN_SHIFT) * _DAMPING_GROWTH)
+
+
+@functools.lru_cache
+def _arc_constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step lengths and breakpoint ranks of the arc search, as tensors on ``device``."""
+    with torch.inference_mode():
+        return (
+            torch.tensor(_ARC_STEPS, dtype=_WORK, device=device),
+            torch.tensor(_KINK_RANKS, device=device),
+        )
 
 
 def _chol_solve(L: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
