@@ -275,15 +275,14 @@ def solve_box_qp(
             x, n_it, rel = _solve_one(
                 Gb[i], pb[i], Cb[i], None if a0b is None else a0b[i], tol, limit
             )
-            alpha = x.to(p.dtype)
-            if alpha.dtype != _WORK:
-                # Report the gap of what is returned, not of its float64 ancestor.
-                rel = _relative_gap(Gb[i], pb[i], Cb[i], alpha)
-            alphas.append(alpha)
+            alphas.append(x.to(p.dtype))
             iters.append(n_it)
             gaps.append(rel)
-        alpha = torch.stack(alphas) if alphas else pb.new_zeros(pb.shape)
-    alpha = alpha.clone() if batched else alpha.squeeze(0).clone()
+        if not batched:
+            alpha = alphas[0]
+        else:
+            alpha = torch.stack(alphas) if alphas else pb.new_zeros(pb.shape)
+    alpha = alpha.clone()
     gap = max(gaps, default=0.0)
     if any(n >= limit and rel > tol_ok for n, rel in zip(iters, gaps, strict=True)):
         warnings.warn(
@@ -379,15 +378,6 @@ def _relative(xg: float, ug: float, xp: float) -> float:
     return (xg - ug) / primal if primal > 0 else 0.0
 
 
-def _relative_gap(G: torch.Tensor, p: torch.Tensor, C: torch.Tensor, alpha: torch.Tensor) -> float:
-    """Relative duality gap of ``alpha`` for the QP over the servable samples."""
-    if p.numel() == 0:
-        return 0.0
-    _, pw, u = _bounds(G, p, C)
-    x = alpha.to(_WORK)
-    return _relative(*torch.stack(_gap_terms(x, _gradient(G, x, pw), pw, u)).tolist())
-
-
 def _solve_one(
     G: torch.Tensor,
     p: torch.Tensor,
@@ -396,7 +386,11 @@ def _solve_one(
     tol: float,
     max_iter: int,
 ) -> tuple[torch.Tensor, int, float]:
-    """Solve one unbatched problem in float64; return ``(alpha, n_iter, relative gap)``."""
+    """Solve one unbatched problem in float64; return ``(alpha, n_iter, relative gap)``.
+
+    ``alpha`` is float64 except on a float32 problem that had servable samples: then it is
+    rounded to float32 and the gap is that of the rounded point.
+    """
     B = p.shape[0]
     dev = G.device
     if B == 0:
@@ -517,6 +511,11 @@ def _solve_one(
         else:
             # Rounding spoiled the Newton direction: damp it (Levenberg-Marquardt).
             shift = min(shift * _DAMPING_GROWTH, 10.0 * idx.numel())
+    if G.dtype != _WORK:
+        # Report the gap of what is returned, not of its float64 ancestor.
+        x = x.to(G.dtype)
+        xw = x.to(_WORK)
+        rel = _relative(*torch.stack(_gap_terms(xw, _gradient(G, xw, pw), pw, u)).tolist())
     return x, n_iter, rel
 
 
