@@ -343,6 +343,50 @@ def test_degenerate_problem_uses_the_fallback(monkeypatch):
     assert_kkt(G, p, 1e4, res.alpha, 1e-9 * float(G.abs().max() * res.alpha.sum() + 1))
 
 
+@pytest.mark.parametrize(
+    ("rank", "shift"),
+    [(40, None), (40, 1e-3), (5, None), (5, 1e-3)],
+    ids=["plain", "damped", "singular-plain", "singular-damped"],
+)
+def test_working_set_step_descends_and_keeps_the_block(rank, shift):
+    # One step of the Newton iteration on a working-set block, plain (the floor shift)
+    # and damped (Levenberg-Marquardt, which rounding alone triggers during a solve).
+    # The factorisation shifts the block in place: it must come back bit for bit, and
+    # the change of f the step reports must be the one recomputed from the point.
+    from sklearn_iw.solvers import _qp
+
+    _, H, p, _ = make_problem(40, rank, 1e8, "scalar", 3)
+    rng = np.random.default_rng(1)
+    x = torch.tensor(rng.uniform(0, 0.5, 40)).masked_fill(torch.arange(40) % 3 == 0, 0.0)
+    u = torch.full((40,), 0.5)
+    g = H @ x - p
+    floor = 4 * 40 * torch.finfo(torch.float64).eps
+    steps, kink_ranks = _qp._arc_constants(H.device)
+    block = H.clone()
+    new, df, candidate, used = _qp._step(
+        H, x, g, u, floor if shift is None else shift, floor, steps, kink_ranks, 0.0
+    )
+    assert torch.equal(H, block)
+    assert bool(((new >= 0) & (new <= u)).all())
+    assert used >= (floor if shift is None else shift)
+    change = objective(H, p, new) - objective(H, p, x)
+    assert df < 0 and change == pytest.approx(df, rel=1e-6, abs=1e-12)
+    assert candidate in ((0, 1, 2) if shift is None else (0,))
+
+
+def test_factorisation_raises_the_shift_in_place():
+    # An indefinite block (by more than rounding) is factorised with a raised shift,
+    # carried by the block itself on return.
+    from sklearn_iw.solvers import _qp
+
+    H = torch.tensor([[1.0, 0.0], [0.0, -1e-5]], dtype=torch.float64)
+    L, used = _qp._factor(H, H.diagonal().max(), 1e-12)
+    assert used == pytest.approx(1e-4)  # 1e-12, 1e-10, 1e-8 and 1e-6 fail
+    expected = torch.tensor([1.0 + used, used - 1e-5], dtype=torch.float64)
+    torch.testing.assert_close(H.diagonal(), expected, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(L @ L.T, H)
+
+
 def test_float32():
     _, G, p, bounds = make_problem(150, 150, 1e4, "vector", 13)
     G32, p32, C32 = G.float(), p.float(), bounds.float()

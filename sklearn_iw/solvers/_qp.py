@@ -541,6 +541,9 @@ def _step(
     the factorisation actually needed.
     """
     scale = H.diagonal().max()  # positive: servable samples have G_ii > 0
+    # The factorisation shifts H's diagonal in place; it is copied back exactly (adding
+    # and subtracting a shift would round) before f is evaluated.
+    diagonal = H.diagonal().clone()
     L, used = _factor(H, scale, shift)
     carried = used  # the relative shift H carries on its diagonal
     d = _chol_solve(L, g).neg_()
@@ -556,14 +559,14 @@ def _step(
                 carried = prox
             y = x + d if prox == used else _chol_solve(torch.linalg.cholesky_ex(H)[0], -g) + x
             face = _resolve(H, torch.addmv(g, H, x, beta=-1.0), u, y)
-            H.diagonal().sub_(scale * carried)
+            H.diagonal().copy_(diagonal)
             carried = 0.0
             step = face - x
             df = float(step @ torch.addmv(g, H, step, alpha=0.5))
             if df < slack:
                 return face, df, 1 if prox == used else 2, used
     if carried:
-        H.diagonal().sub_(scale * carried)
+        H.diagonal().copy_(diagonal)
     # Search the projected arc P(x + t d). Variables on the bound d points through never
     # move, so drop them from d: the arc is unchanged and d stays a descent direction. Up
     # to the first kink, where a variable reaches a bound, f is a plain quadratic along d,
@@ -620,8 +623,8 @@ def _factor(H: torch.Tensor, scale: torch.Tensor, shift: float) -> tuple[torch.T
 
     A semi-definite block can be numerically indefinite by a few ulps of its largest
     entry; a shift relative to the largest diagonal entry ``scale`` absorbs that. The
-    shift is added to ``H`` in place (no copy): on return ``H`` holds ``H + used * scale
-    * I``. Returns the factor and the shift ``used``.
+    shift is added to the diagonal of ``H`` in place (no copy of the block): on return
+    ``H`` holds ``H + used * scale * I``. Returns the factor and the shift ``used``.
     """
     carried = 0.0
     while True:
