@@ -512,8 +512,9 @@ def _solve_one(
     if G.dtype != _WORK:
         # Report the gap of what is returned, not of its float64 ancestor.
         x = x.to(G.dtype)
-        xw = x.to(_WORK)
-        rel = _relative(*torch.stack(_gap_terms(xw, _gradient(G, xw, pw), pw, u)).tolist())
+        rounded = x.to(_WORK)
+        terms = _gap_terms(rounded, _gradient(G, rounded, pw), pw, u)
+        rel = _relative(*torch.stack(terms).tolist())
     return x, n_iter, rel
 
 
