@@ -1,7 +1,12 @@
 """sklearn-iw: scikit-learn compatible neural classifiers trained by importance weights."""
 
 from .estimators import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
-from .model_selection import LOOBoundRandomizedSearchCV, LOOBoundSearchCV, loo_bound_scorer
+from .model_selection import (
+    LOOBoundRandomizedSearchCV,
+    LOOBoundSearchCV,
+    loo_bound_scorer,
+    loo_estimate_scorer,
+)
 
 __version__ = "0.1.0"
 
@@ -12,5 +17,6 @@ __all__ = [
     "LOOBoundRandomizedSearchCV",
     "LOOBoundSearchCV",
     "loo_bound_scorer",
+    "loo_estimate_scorer",
     "__version__",
 ]

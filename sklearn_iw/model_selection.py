@@ -1,11 +1,14 @@
-"""Model selection by the leave-one-out bound of importance weights: one fit per candidate.
+"""Model selection by leave-one-out from one fit per candidate, and exact leave-one-out.
 
-A model trained by importance weights knows an upper bound of its own leave-one-out
-error, ``loo_bound_`` (see ``docs/importance_weights.md``). :class:`LOOBoundSearchCV` and
+A model trained by importance weights knows three leave-one-out quantities of its own
+(``docs/importance_weights.md``): the rigorous but loose bound ``loo_bound_``, the cheap
+approximate ``loo_estimate_``, and the exact error of :func:`leave_one_out`, which re-runs
+only the samples that were ever active. :class:`LOOBoundSearchCV` and
 :class:`LOOBoundRandomizedSearchCV` fit every candidate once on all the data and rank the
-candidates by that bound, where :class:`~sklearn.model_selection.GridSearchCV` needs k
-fits per candidate plus a refit. :func:`loo_bound_scorer` brings the bound into
-scikit-learn's own search classes as a scorer.
+candidates by the chosen one, where :class:`~sklearn.model_selection.GridSearchCV` needs
+k fits per candidate plus a refit. :func:`loo_bound_scorer` and
+:func:`loo_estimate_scorer` bring the bound and the estimate into scikit-learn's own
+search classes as scorers.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import numbers
 import time
 import traceback
-import warnings
 from abc import ABCMeta, abstractmethod
 from copy import deepcopy
 
@@ -32,36 +34,50 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["LOOBoundRandomizedSearchCV", "LOOBoundSearchCV", "loo_bound_scorer"]
+from .estimators._loo import leave_one_out
+
+__all__ = [
+    "LOOBoundRandomizedSearchCV",
+    "LOOBoundSearchCV",
+    "leave_one_out",
+    "loo_bound_scorer",
+    "loo_estimate_scorer",
+]
+
+CRITERIA = ("estimate", "bound", "replay")
 
 
 def _final_step(estimator):
-    """The estimator that holds ``loo_bound_``: the last step of (nested) pipelines."""
+    """The estimator that holds the leave-one-out attributes: the last step of (nested)
+    pipelines."""
     while isinstance(estimator, Pipeline):
         estimator = estimator[-1]
     return estimator
 
 
-def _read_loo_bound(estimator) -> tuple[float, str | None]:
-    """``(loo_bound_, None)`` of a fitted estimator, or ``(nan, reason)`` where it has none."""
+def _read_loo(estimator, quantity: str) -> tuple[float, str | None]:
+    """``(loo_<quantity>_, None)`` of a fitted estimator, or ``(nan, reason)`` where it has
+    none (``quantity``: 'bound' or 'estimate')."""
     final = _final_step(estimator)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            bound = float(final.loo_bound_)
-        except AttributeError:
-            return np.nan, (
-                f"{type(final).__name__} has no loo_bound_: only estimators trained by "
-                "importance weights (sklearn_iw's IW* classifiers) have one."
-            )
-    if np.isnan(bound):
-        reasons = [
-            str(w.message).removeprefix("loo_bound_ is NaN: ")
-            for w in caught
-            if issubclass(w.category, UserWarning)
-        ]
-        return np.nan, " ".join(reasons) or "the estimator gives no reason."
-    return bound, None
+    reasons = getattr(final, "loo_reason_", None)
+    if reasons is None:
+        return np.nan, (
+            f"{type(final).__name__} has no loo_{quantity}_: only estimators trained by "
+            "importance weights (sklearn_iw's IW* classifiers) have one."
+        )
+    if reasons[quantity] is not None:
+        return np.nan, reasons[quantity] + "."
+    return float(getattr(final, f"loo_{quantity}_")), None
+
+
+def _scorer_target(estimator, quantity: str):
+    final = _final_step(estimator)
+    if not hasattr(type(final), f"loo_{quantity}_"):
+        raise TypeError(
+            f"loo_{quantity}_scorer needs an estimator trained by importance weights (or a "
+            f"Pipeline ending in one); {type(final).__name__} has no loo_{quantity}_."
+        )
+    return final
 
 
 def loo_bound_scorer(estimator, X=None, y=None):
@@ -73,7 +89,8 @@ def loo_bound_scorer(estimator, X=None, y=None):
     The score is a lower bound of the estimator's leave-one-out accuracy *on its own
     training set*: ``X`` and ``y`` are ignored, so inside a cross-validation each split
     reports the bound of the model trained on that split's training part.
-    :class:`LOOBoundSearchCV` gets the same ranking from a single fit per candidate.
+    :class:`LOOBoundSearchCV` with ``criterion='bound'`` gets the same ranking from a
+    single fit per candidate.
 
     Parameters
     ----------
@@ -97,6 +114,10 @@ def loo_bound_scorer(estimator, X=None, y=None):
     TypeError
         If the (last step of the) estimator has no ``loo_bound_``.
 
+    See Also
+    --------
+    loo_estimate_scorer : The same for the leave-one-out estimate.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -116,29 +137,92 @@ def loo_bound_scorer(estimator, X=None, y=None):
     >>> sorted(k for k in search.cv_results_ if k.startswith("mean_test"))
     ['mean_test_accuracy', 'mean_test_loo']
     """
-    final = _final_step(estimator)
-    if not hasattr(type(final), "loo_bound_") and not hasattr(final, "loo_bound_"):
-        raise TypeError(
-            f"loo_bound_scorer needs an estimator trained by importance weights (or a "
-            f"Pipeline ending in one); {type(final).__name__} has no loo_bound_."
-        )
-    return 1.0 - float(final.loo_bound_)
+    return 1.0 - float(_scorer_target(estimator, "bound").loo_bound_)
+
+
+def loo_estimate_scorer(estimator, X=None, y=None):
+    """Score a fitted estimator by its leave-one-out estimate: ``1 - loo_estimate_``.
+
+    The sibling of :func:`loo_bound_scorer` for the approximate leave-one-out error
+    ``loo_estimate_``: an estimate of the leave-one-out accuracy on the estimator's own
+    training set (not a bound; see ``docs/importance_weights.md`` for its measured
+    accuracy). ``X`` and ``y`` are ignored.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A fitted importance-weights classifier or a :class:`~sklearn.pipeline.Pipeline`
+        whose last step is one.
+    X : object, default=None
+        Ignored.
+    y : object, default=None
+        Ignored.
+
+    Returns
+    -------
+    score : float
+        ``1 - loo_estimate_``; NaN, with the estimator's warning saying why, where the
+        estimate is not available.
+
+    Raises
+    ------
+    TypeError
+        If the (last step of the) estimator has no ``loo_estimate_``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_iw import IWLogisticRegression, loo_estimate_scorer
+    >>> from sklearn_iw.solvers import ImportanceWeights
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = IWLogisticRegression(
+    ...     optimizer=ImportanceWeights(p=0.02), max_iter=10, random_state=0
+    ... ).fit(X, y)
+    >>> 0.0 <= loo_estimate_scorer(clf, X, y) <= 1.0
+    True
+    """
+    return 1.0 - float(_scorer_target(estimator, "estimate").loo_estimate_)
 
 
 def _format_params(params: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in params.items()) or "(default parameters)"
 
 
+def _replay_weight(fit_params: dict):
+    """The sample weights among ``fit_params`` (``sample_weight`` or a pipeline's
+    ``<step>__sample_weight``): the only fit parameter a replay passes on."""
+    unknown = [key for key in fit_params if not key.endswith("sample_weight")]
+    if unknown:
+        raise ValueError(
+            f"criterion='replay' passes only sample weights to the fits; got {unknown}."
+        )
+    return next(iter(fit_params.values()), None)
+
+
 def _fit_candidate(
-    base_estimator, X, y, parameters, fit_params, *, error_score, keep, verbose, progress
+    base_estimator,
+    X,
+    y,
+    parameters,
+    fit_params,
+    *,
+    criterion,
+    error_score,
+    keep,
+    verbose,
+    progress,
 ):
-    """Fit one candidate on all the data; read its bound and its training score."""
+    """Fit one candidate on all the data (with its replays for ``criterion='replay'``);
+    read its leave-one-out quantities and its training score."""
     # As scikit-learn's _fit_and_score: an invalid parameter name raises, whatever
     # error_score says, because it is a mistake in the grid rather than a failed fit.
     estimator = clone(base_estimator).set_params(**clone(parameters, safe=False))
     result = {
         "estimator": None,
         "loo_bound": np.nan,
+        "loo_estimate": np.nan,
+        "loo_replay": np.nan,
+        "replay_cost_fraction": np.nan,
         "n_support": np.nan,
         "train_score": error_score,
         "fit_time": 0.0,
@@ -147,7 +231,13 @@ def _fit_candidate(
     }
     start = time.perf_counter()
     try:
-        estimator.fit(X, y, **fit_params)
+        if criterion == "replay":
+            replay = leave_one_out(estimator, X, y, sample_weight=_replay_weight(fit_params))
+            estimator = replay.estimator
+            result["loo_replay"] = replay.error
+            result["replay_cost_fraction"] = replay.cost_fraction
+        else:
+            estimator.fit(X, y, **fit_params)
     except Exception:
         if error_score == "raise":
             raise
@@ -156,15 +246,17 @@ def _fit_candidate(
         return result
     result["fit_time"] = time.perf_counter() - start
 
-    bound, reason = _read_loo_bound(estimator)
-    if reason is not None:
+    result["loo_bound"], _ = _read_loo(estimator, "bound")
+    result["loo_estimate"], reason = _read_loo(estimator, "estimate")
+    if criterion == "bound":
+        reason = _read_loo(estimator, "bound")[1]
+    if criterion != "replay" and reason is not None:
         raise ValueError(
-            f"The leave-one-out bound of candidate {progress[0] + 1}/{progress[1]} "
+            f"The leave-one-out {criterion} of candidate {progress[0] + 1}/{progress[1]} "
             f"({_format_params(parameters)}) is NaN, so the candidates cannot be ranked "
-            f"by it: {reason} Search only over importance-weights settings where the "
-            "bound holds, or use GridSearchCV."
+            f"by it: {reason} Search only over importance-weights settings where it "
+            "holds, use criterion='replay' (exact, refits where it must), or GridSearchCV."
         )
-    result["loo_bound"] = bound
     support = getattr(_final_step(estimator), "support_", None)
     if support is not None:
         result["n_support"] = len(support)
@@ -176,7 +268,7 @@ def _fit_candidate(
         if error_score == "raise":
             raise
         result["fit_error"] = traceback.format_exc()
-        result["loo_bound"] = np.nan
+        result[f"loo_{criterion}"] = np.nan
         return result
     finally:
         result["score_time"] = time.perf_counter() - start
@@ -185,7 +277,8 @@ def _fit_candidate(
     if verbose > 1:
         print(
             f"[LOO {progress[0] + 1}/{progress[1]}] END {_format_params(parameters)}; "
-            f"loo_bound={bound:.3f}; train_score={result['train_score']:.3f}; "
+            f"loo_{criterion}={result[f'loo_{criterion}']:.3f}; "
+            f"train_score={result['train_score']:.3f}; "
             f"total time={result['fit_time'] + result['score_time']:.1f}s"
         )
     return result
@@ -226,10 +319,12 @@ def _search_estimator_has(attr: str):
 
 
 class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
-    """Shared machinery of the two searches: fit each candidate once, rank by the bound."""
+    """Shared machinery of the two searches: fit each candidate once, rank by a
+    leave-one-out quantity."""
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit"])],
+        "criterion": [StrOptions(set(CRITERIA))],
         "n_jobs": [numbers.Integral, None],
         "refit": ["boolean"],
         "verbose": ["verbose"],
@@ -237,8 +332,18 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
     }
 
     @abstractmethod
-    def __init__(self, estimator, *, n_jobs=None, refit=True, verbose=0, error_score=np.nan):
+    def __init__(
+        self,
+        estimator,
+        *,
+        criterion="estimate",
+        n_jobs=None,
+        refit=True,
+        verbose=0,
+        error_score=np.nan,
+    ):
         self.estimator = estimator
+        self.criterion = criterion
         self.n_jobs = n_jobs
         self.refit = refit
         self.verbose = verbose
@@ -260,7 +365,7 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
-        """Fit every candidate once on all the data and rank them by ``loo_bound_``.
+        """Fit every candidate once on all the data and rank them by ``criterion``.
 
         Parameters
         ----------
@@ -297,6 +402,7 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
                 y,
                 parameters,
                 fit_params,
+                criterion=self.criterion,
                 error_score=self.error_score,
                 keep=bool(self.refit),
                 verbose=self.verbose,
@@ -307,10 +413,11 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         _warn_or_raise_about_fit_failures(out, self.error_score)
 
         failed = np.array([r["fit_error"] is not None for r in out])
-        bounds = np.array([r["loo_bound"] for r in out], dtype=np.float64)
+        columns = ("loo_bound", "loo_estimate", "loo_replay", "replay_cost_fraction")
+        loo = {key: np.array([r[key] for r in out], dtype=np.float64) for key in columns}
         # error_score='raise' leaves no failed candidate here.
         error_value = np.nan if self.error_score == "raise" else float(self.error_score)
-        test_scores = np.where(failed, error_value, 1.0 - bounds)
+        test_scores = np.where(failed, error_value, 1.0 - loo[f"loo_{self.criterion}"])
         train_scores = np.array([r["train_score"] for r in out], dtype=np.float64)
 
         results = {
@@ -320,7 +427,9 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         for key, masked in _yield_masked_array_for_each_param(candidate_params):
             results[key] = masked
         results["params"] = candidate_params
-        results["loo_bound"] = bounds
+        for key in columns:
+            if key != "replay_cost_fraction" or self.criterion == "replay":
+                results[key] = loo[key]
         results["n_support"] = np.array([r["n_support"] for r in out], dtype=np.float64)
         results["mean_test_score"] = test_scores
         results["rank_test_score"] = _rank(test_scores, train_scores)
@@ -331,7 +440,7 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         self.best_index_ = int(np.flatnonzero(results["rank_test_score"] == 1)[0])
         self.best_params_ = candidate_params[self.best_index_]
         self.best_score_ = float(test_scores[self.best_index_])
-        self.best_loo_bound_ = float(bounds[self.best_index_])
+        self.best_loo_bound_ = float(loo["loo_bound"][self.best_index_])
         self.multimetric_ = False
         if self.refit:
             # Every candidate was trained on all the data: the best one is kept as it is.
@@ -453,6 +562,13 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
 
 
 _COMMON_PARAMETERS = """\
+    criterion : {'estimate', 'bound', 'replay'}, default='estimate'
+        The leave-one-out error that ranks the candidates: 'estimate' ranks by
+        ``loo_estimate_`` (approximate, computed with every fit at little extra cost),
+        'bound' by ``loo_bound_`` (a rigorous upper bound, loose unless few samples are
+        ever active), 'replay' by the exact leave-one-out error of
+        :func:`leave_one_out` (re-runs each ever-active sample from a checkpoint: a
+        fraction of n refits per candidate).
     n_jobs : int, default=None
         Number of candidates fitted in parallel by joblib. ``None`` means 1 unless in a
         :func:`joblib.parallel_backend` context (``'loky'``, ``'dask'``, ``'ray'``, ...:
@@ -470,10 +586,11 @@ _COMMON_PARAMETERS = """\
     error_score : 'raise' or numeric, default=np.nan
         Score given to a candidate whose ``fit`` (or training score) raises: 'raise'
         re-raises the error; a number is stored as its ``mean_test_score`` and
-        ``train_score`` (its ``loo_bound`` is NaN) with a ``FitFailedWarning``, as in
-        :class:`~sklearn.model_selection.GridSearchCV`. This does not cover a candidate
-        that fits but whose bound is NaN: that is a ValueError naming the candidate and
-        the reason, since such a candidate cannot be ranked.
+        ``train_score`` (its leave-one-out columns are NaN) with a ``FitFailedWarning``,
+        as in :class:`~sklearn.model_selection.GridSearchCV`. This does not cover a
+        candidate that fits but whose bound or estimate (the ``criterion``) is NaN: that
+        is a ValueError naming the candidate and the reason (``loo_reason_``), since
+        such a candidate cannot be ranked.
 """
 
 _COMMON_ATTRIBUTES = """\
@@ -481,9 +598,12 @@ _COMMON_ATTRIBUTES = """\
         One entry per candidate, importable into a pandas DataFrame:
         ``mean_fit_time`` and ``mean_score_time`` (seconds of its single fit and of
         its training score), ``param_<name>`` (masked arrays), ``params`` (list of
-        dicts), ``loo_bound``, ``n_support`` (samples ever active, ``len(support_)``),
-        ``mean_test_score`` (``1 - loo_bound``, a lower bound of the leave-one-out
-        accuracy; ``error_score`` for failed candidates), ``rank_test_score`` (by
+        dicts), ``loo_bound``, ``loo_estimate`` (NaN where a candidate has none),
+        ``loo_replay`` (the exact leave-one-out error with ``criterion='replay'``, else
+        NaN), ``replay_cost_fraction`` (with ``criterion='replay'``: epochs re-run over
+        those of n refits), ``n_support`` (samples ever active, ``len(support_)``),
+        ``mean_test_score`` (one minus the criterion's leave-one-out error;
+        ``error_score`` for failed candidates), ``rank_test_score`` (by
         ``mean_test_score``, ties broken by ``train_score``; candidates equal in both
         share a rank) and ``train_score`` (the fitted candidate's ``score`` on the
         training data).
@@ -491,12 +611,13 @@ _COMMON_ATTRIBUTES = """\
         The best candidate's model, trained on all the data (only with
         ``refit=True``).
     best_index_ : int
-        Index of the best candidate in ``cv_results_``: the smallest bound, then the
-        highest training score, then the first in order.
+        Index of the best candidate in ``cv_results_``: the smallest leave-one-out
+        error by ``criterion``, then the highest training score, then the first in
+        order.
     best_params_ : dict
         Parameter setting of the best candidate.
     best_score_ : float
-        ``1 - loo_bound_`` of the best candidate.
+        One minus the best candidate's leave-one-out error by ``criterion``.
     best_loo_bound_ : float
         ``loo_bound_`` of the best candidate.
     n_candidates_ : int
@@ -504,7 +625,7 @@ _COMMON_ATTRIBUTES = """\
     refit_time_ : float
         Always 0.0 (with ``refit=True``): the best model is not fitted again.
     multimetric_ : bool
-        Always False: candidates are ranked by the bound alone.
+        Always False: candidates are ranked by one criterion.
     classes_ : ndarray of shape (n_classes,)
         Class labels of ``best_estimator_``.
     n_features_in_ : int
@@ -514,39 +635,33 @@ _COMMON_ATTRIBUTES = """\
 """
 
 _NOTES = """\
-    The bound holds for importance-weights training only (``optimizer=
-    'importance_weights'`` or an ``ImportanceWeights`` spec) and only in settings that
-    keep it exact (no dropout, no ``early_stopping``, ...); a candidate whose bound is
-    NaN stops the search with a ValueError. It is an upper bound of the leave-one-out
-    error, usually loose: use it to rank candidates, not as an error estimate. It counts
-    every sample that was ever active plus the training errors among the others, so it
-    discriminates when most samples stay inactive:
+    The three criteria (``docs/importance_weights.md`` has their measured accuracy):
 
-    - small margins (``optimizer__p`` around 0.005-0.1; with larger ``p``, and with
-      small ``C``, most samples become active and the bound nears 1);
-    - large batches (``batch_size='full'`` where affordable: with minibatches each
-      sample meets many batch contexts and is likelier to be active in one);
-    - a fixed number of epochs (``n_iter_no_change >= max_iter``): when the loss-based
-      stopping rule fires, every sample whose removal could move the stopping epoch
-      counts as an error.
+    - ``'estimate'``: ``loo_estimate_``, an approximate leave-one-out error from the
+      recorded run, exact for samples that were never active; an estimate, not a
+      bound. Needs settings where the leave-one-out lemma holds (no dropout, no
+      ``early_stopping``, ...; ``loo_reason_`` says why not).
+    - ``'bound'``: ``loo_bound_`` counts every sample that was ever active plus the
+      training errors among the others. Rigorous but loose (10-80x the true error with
+      minibatches); it prefers the candidate that needed the fewest active samples,
+      which tends to be less trained than cross-validation's choice.
+    - ``'replay'``: the exact leave-one-out error by :func:`leave_one_out`: each
+      candidate costs one fit plus a re-run of every ever-active sample from the epoch
+      it first became active. Where the lemma does not hold every sample is refitted.
 
-    Among candidates that all fit the training set, the bound prefers the one that
-    needed the fewest active samples, which can be a slightly less trained model than
-    cross-validation's choice (``benchmarks/README.md`` compares both).
-
-    In a :class:`~sklearn.pipeline.Pipeline` the bound is read from the last step and
-    holds for that step trained on the transformed data; preprocessing fitted on the
-    data (a scaler, say) is not re-fitted without each sample, so for the whole
-    pipeline the bound is approximate.
+    In a :class:`~sklearn.pipeline.Pipeline` the quantities belong to the last step
+    trained on the transformed data; preprocessing fitted on the data (a scaler, say)
+    is not re-fitted without each sample, so for the whole pipeline they are
+    approximate.
 """
 
 
 class LOOBoundSearchCV(_BaseLOOBoundSearch):
-    """Exhaustive search ranked by the leave-one-out bound, one fit per candidate.
+    """Exhaustive search ranked by leave-one-out, one fit per candidate.
 
     Fits every parameter setting of ``param_grid`` once, on all the data, and ranks the
-    fitted models by ``loo_bound_``, the leave-one-out error bound that
-    importance-weights training computes for free. Compared with
+    fitted models by a leave-one-out error that importance-weights training knows of
+    itself (``criterion``: the estimate, the bound or the exact replay). Compared with
     :class:`~sklearn.model_selection.GridSearchCV` (k fits per candidate and a refit),
     selection costs one fit per candidate, and the chosen model is the one already
     trained on all the data.
@@ -572,6 +687,7 @@ class LOOBoundSearchCV(_BaseLOOBoundSearch):
     See Also
     --------
     LOOBoundRandomizedSearchCV : The same ranking over sampled candidates.
+    leave_one_out : Exact leave-one-out predictions of one estimator.
     loo_bound_scorer : The bound as a scorer for scikit-learn's search classes.
     sklearn.model_selection.GridSearchCV : Search by k-fold cross-validation.
 
@@ -593,8 +709,8 @@ class LOOBoundSearchCV(_BaseLOOBoundSearch):
     ... ).fit(X, y)
     >>> search.n_candidates_
     4
-    >>> bounds = search.cv_results_["loo_bound"]
-    >>> bool(search.best_score_ == 1 - bounds.min())
+    >>> estimates = search.cv_results_["loo_estimate"]
+    >>> bool(search.best_score_ == 1 - estimates.min())
     True
     >>> sorted(search.best_params_)
     ['optimizer__C', 'optimizer__p']
@@ -612,13 +728,19 @@ class LOOBoundSearchCV(_BaseLOOBoundSearch):
         estimator,
         param_grid,
         *,
+        criterion="estimate",
         n_jobs=None,
         refit=True,
         verbose=0,
         error_score=np.nan,
     ):
         super().__init__(
-            estimator, n_jobs=n_jobs, refit=refit, verbose=verbose, error_score=error_score
+            estimator,
+            criterion=criterion,
+            n_jobs=n_jobs,
+            refit=refit,
+            verbose=verbose,
+            error_score=error_score,
         )
         self.param_grid = param_grid
 
@@ -627,12 +749,12 @@ class LOOBoundSearchCV(_BaseLOOBoundSearch):
 
 
 class LOOBoundRandomizedSearchCV(_BaseLOOBoundSearch):
-    """Randomized search ranked by the leave-one-out bound, one fit per candidate.
+    """Randomized search ranked by leave-one-out, one fit per candidate.
 
     Samples ``n_iter`` parameter settings from ``param_distributions`` (as
     :class:`~sklearn.model_selection.RandomizedSearchCV` does, through
     :class:`~sklearn.model_selection.ParameterSampler`), fits each once on all the
-    data and ranks the fitted models by ``loo_bound_``.
+    data and ranks the fitted models by a leave-one-out error (``criterion``).
 
     Parameters
     ----------
@@ -696,13 +818,19 @@ class LOOBoundRandomizedSearchCV(_BaseLOOBoundSearch):
         *,
         n_iter=10,
         random_state=None,
+        criterion="estimate",
         n_jobs=None,
         refit=True,
         verbose=0,
         error_score=np.nan,
     ):
         super().__init__(
-            estimator, n_jobs=n_jobs, refit=refit, verbose=verbose, error_score=error_score
+            estimator,
+            criterion=criterion,
+            n_jobs=n_jobs,
+            refit=refit,
+            verbose=verbose,
+            error_score=error_score,
         )
         self.param_distributions = param_distributions
         self.n_iter = n_iter

@@ -30,7 +30,6 @@ from torch import nn
 from ..solvers import (
     OPTIMIZERS,
     SCHEDULES,
-    ImportanceWeights,
     OptimizerSpec,
     ScheduleSpec,
     resolve_optimizer,
@@ -38,7 +37,6 @@ from ..solvers import (
 )
 from ._engine import (
     ContinuingLRScheduler,
-    LeaveOneOutBound,
     SplitData,
     TensorData,
     TrainingEngine,
@@ -49,6 +47,7 @@ from ._engine import (
     shared_tensor,
 )
 from ._layers import SeededDropout
+from ._loo import Checkpoint, LeaveOneOutRecorder, ResumeFrom, nan_with_reason, record_attributes
 from ._losses import PROBA_LOSSES, ClassificationLoss
 
 COMMON_PARAMETERS_DOC = """\
@@ -128,11 +127,29 @@ importance_weights_ : ndarray of shape (n_train,)
 support_ : ndarray of int
     With importance weights: indices of the training samples with ``alpha_i > 0`` at
     any step, as ``SVC.support_``.
+activation_epoch_ : ndarray of shape (n_train,)
+    With importance weights: the epoch (from 0) in which each training sample was first
+    active (``alpha_i > 0``), -1 for samples never active. The run without sample k is
+    the same as this run up to that epoch (what ``leave_one_out`` replays from).
 loo_bound_curve_ : list of float
     With importance weights: the leave-one-out bound after each epoch.
 loo_bound_ : float
-    With importance weights: the leave-one-out error bound of the fit (the last entry
-    of ``loo_bound_curve_``), NaN with a warning where it cannot hold.
+    With importance weights: a rigorous upper bound of the leave-one-out error of the
+    fit (the last entry of ``loo_bound_curve_``): the samples ever active plus the
+    training errors among the others, over n. Loose (measured 10-80x the true error
+    with minibatches); NaN with a warning where it cannot hold.
+loo_estimate_ : float
+    With importance weights: an *estimate* (not a bound) of the leave-one-out error
+    from the recorded run (``docs/importance_weights.md`` gives its measured accuracy
+    against brute-force leave-one-out); NaN with a warning where it is not available.
+loo_influence_ : ndarray of shape (n_train,)
+    With importance weights: the estimated change of each training sample's margin
+    when it is left out (0 for samples never active, whose leave-one-out prediction is
+    exactly the fit's); ``loo_estimate_`` counts the samples it moves across zero.
+loo_reason_ : dict of str to str or None
+    Why each leave-one-out quantity ('bound', 'estimate', 'replay') is not available
+    (NaN) or, for 'replay', why ``leave_one_out`` must refit every sample from scratch;
+    None where it holds.
 """
 
 _DEVICES = ("auto", "cpu", "cuda")
@@ -319,7 +336,30 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._fit(X, y, sample_weight, classes=classes, incremental=not first, epochs=1)
 
-    def _fit(self, X, y, sample_weight, *, classes, incremental: bool, epochs: int | None):
+    def _fit_with_checkpoints(self, X, y, sample_weight) -> None:
+        """:meth:`fit`, keeping a checkpoint of the run at every epoch for replays
+        (:func:`~sklearn_iw.model_selection.leave_one_out`)."""
+        self._check_params()
+        self._fit(X, y, sample_weight, classes=None, incremental=False, checkpoints=True)
+
+    def _resume_fit(self, X, y, sample_weight, checkpoint: Checkpoint, seed: int) -> None:
+        """Train from ``checkpoint`` (a state of a run on these data) to the end of
+        training, as a fresh fit seeded with ``seed`` would."""
+        self._check_params()
+        self._fit(X, y, sample_weight, classes=None, incremental=False, resume=(checkpoint, seed))
+
+    def _fit(
+        self,
+        X,
+        y,
+        sample_weight,
+        *,
+        classes,
+        incremental: bool,
+        epochs: int | None = None,
+        checkpoints: bool = False,
+        resume: tuple[Checkpoint, int] | None = None,
+    ):
         spec = resolve_optimizer(self.optimizer)
         schedule = resolve_schedule(self.lr_schedule)
         X, y = self._validate_training_data(X, y, reset=not incremental)
@@ -340,7 +380,9 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
             dtype = next(self.net_.module_.parameters()).dtype
 
         if not incremental:
-            self._seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            # A replay runs on as the run it resumes, seeded as that run was.
+            self._seed = int(seed) if resume is None else resume[1]
             self.n_iter_ = 0
             self.t_ = 0
             self.loss_curve_ = []
@@ -350,10 +392,10 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         y_dtype = torch.float64 if self.task_ == "multilabel" else torch.int64
         raw_train_weight = weight[train_idx]
         # Continued training keeps the optimizer it started with.
-        iw = isinstance(self.net_.optimizer_spec if incremental else spec, ImportanceWeights)
-        # The L2 coefficient of the objective (see alpha); importance weights apply alpha
-        # as a per-step decay that must not depend on n.
-        l2_coef = self.alpha if iw else self.alpha / float(raw_train_weight.sum())
+        per_sample = (self.net_.optimizer_spec if incremental else spec).per_sample
+        # The L2 coefficient of the objective (see alpha); per-sample optimizers apply
+        # alpha as a per-step decay that must not depend on n.
+        l2_coef = self.alpha if per_sample else self.alpha / float(raw_train_weight.sum())
         if l2_coef > torch.finfo(dtype).max:
             raise ValueError(
                 f"alpha / sum(sample_weight) = {l2_coef:.3g} overflows {dtype}: the L2 "
@@ -382,6 +424,8 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
             tensors(valid_idx) if valid_idx is not None else None,
         )
         n_epochs = self.max_iter if epochs is None else epochs
+        if resume is not None:
+            n_epochs -= resume[0].epoch
 
         seed = self._seed + self.n_iter_
         if not incremental:
@@ -393,7 +437,9 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
                 module = self._build_module(
                     X.shape[-1], ClassificationLoss.n_outputs(self.task_, len(self.classes_))
                 )
-            self.net_ = self._make_engine(module, spec, schedule, device, dtype)
+            self.net_ = self._make_engine(
+                module, spec, schedule, device, dtype, checkpoints, resume and resume[0]
+            )
             self.net_.initialize()
         engine = self.net_
         # Batch order and dropout masks come from generators of this fit, so fits running
@@ -407,14 +453,17 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         engine.weight_scale = weight_scale
         engine.batch_seed = self._seed
         engine.l2_coef = l2_coef
-        if iw and not (incremental and len(engine.optimizer_.ever_active) == len(train_idx)):
+        if per_sample and not (
+            incremental and len(engine.optimizer_.ever_active) == len(train_idx)
+        ):
             engine.optimizer_.reset_samples(len(train_idx), device, dtype)
         n_before = len(engine.history)
         engine.partial_fit(data, None, epochs=n_epochs)
 
         self._record_history(n_before, len(train_idx))
         self._set_fitted_weights()
-        self._record_importance_weights(iw, incremental, len(train_idx))
+        if resume is None:  # a replay only serves its prediction of the left-out sample
+            record_attributes(self, data.train, incremental)
         if epochs is None and self._ran_out_of_epochs(n_before):
             warnings.warn(
                 f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached and the "
@@ -445,7 +494,16 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.validation_fraction}); increase validation_fraction. ({exc})"
             ) from exc
 
-    def _make_engine(self, module, spec, schedule, device, dtype) -> TrainingEngine:
+    def _make_engine(
+        self,
+        module,
+        spec,
+        schedule,
+        device,
+        dtype,
+        checkpoints: bool = False,
+        resume: Checkpoint | None = None,
+    ) -> TrainingEngine:
         monitor = "valid_acc" if self.early_stopping else "train_loss"
         sink = print if self.verbose else _noop
         callbacks = [
@@ -471,7 +529,10 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
             ),
         ]
         # Before "stopping": EarlyStopping ends an epoch by raising, skipping later callbacks.
-        callbacks.insert(1, ("loo_bound", LeaveOneOutBound(self.n_iter_no_change, self.tol)))
+        recorder = LeaveOneOutRecorder(self.n_iter_no_change, self.tol, checkpoints=checkpoints)
+        callbacks.insert(1, ("loo", recorder))
+        if resume is not None:  # last: after the others have set themselves up
+            callbacks.append(("resume", ResumeFrom(resume)))
         if self.early_stopping:
             callbacks.insert(0, ("valid_acc", ValidAccuracy()))
         criterion = ClassificationLoss(self._loss_name(), self.task_)
@@ -519,47 +580,22 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=4,
             )
 
-    def _loo_obstacle(self, incremental: bool, n_train: int) -> str | None:
-        """Why the leave-one-out bound cannot hold for this fit, or None if it holds."""
-        if self.net_.diverged_at_ is not None:
-            return "training diverged and was rolled back to earlier weights"
-        if self.early_stopping:
-            return "early_stopping holds out a validation split that depends on every sample"
-        if isinstance(self.class_weight, str):
-            return "class_weight='balanced' depends on the class counts of every sample"
-        if resolve_schedule(self.lr_schedule).name == "plateau":
-            return "the 'plateau' schedule reacts to the training loss of every sample"
-        if incremental:
-            return "training continued from an earlier fit (partial_fit or warm_start)"
-        if any(isinstance(m, nn.Dropout) and m.p > 0 for m in self.net_.module_.modules()):
-            return "dropout masks are drawn per batch, not keyed by sample"
-        batch = self.net_.batch_size
-        if -(-n_train // batch) != -(-(n_train - 1) // batch):
-            return (
-                f"with {n_train} samples and batches of {batch}, removing one sample changes "
-                "the number of batches"
-            )
-        return None
-
-    def _record_importance_weights(self, iw: bool, incremental: bool, n_train: int) -> None:
-        if not iw:
-            self._loo_reason = "the optimizer is not 'importance_weights'"
-            return
-        optimizer = self.net_.optimizer_
-        self.importance_weights_ = optimizer.importance_weights.cpu().numpy().copy()
-        self.support_ = np.flatnonzero(optimizer.ever_active.cpu().numpy())
-        self.loo_bound_curve_ = [float(row["loo_bound"]) for row in self.net_.history]
-        self._loo_reason = self._loo_obstacle(incremental, n_train)
-
     @property
     def loo_bound_(self) -> float:
         """Leave-one-out error bound of importance weights (NaN, with a warning, where it
-        cannot hold: another optimizer, dropout, early stopping, ...)."""
+        cannot hold: another optimizer, dropout, early stopping, ...; ``loo_reason_``
+        says why)."""
         check_is_fitted(self)
-        if self._loo_reason is not None:
-            warnings.warn(f"loo_bound_ is NaN: {self._loo_reason}.", UserWarning, stacklevel=2)
-            return float("nan")
-        return self.loo_bound_curve_[-1]
+        # Empty where training diverged in its first epoch (then the reason says so).
+        curve = getattr(self, "loo_bound_curve_", None) or [math.nan]
+        return nan_with_reason(self, "bound", curve[-1])
+
+    @property
+    def loo_estimate_(self) -> float:
+        """Estimate (not a bound) of the leave-one-out error of importance weights
+        (NaN, with a warning, where it is not available; ``loo_reason_`` says why)."""
+        check_is_fitted(self)
+        return nan_with_reason(self, "estimate", getattr(self, "_loo_estimate", math.nan))
 
     def _ran_out_of_epochs(self, n_before: int) -> bool:
         stopper = dict(self.net_.callbacks_)["stopping"]
@@ -584,12 +620,19 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
         """Validate the input of a prediction method like the training data."""
         return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
 
-    def _forward(self, X) -> torch.Tensor:
+    def _forward(self, X, module: nn.Module | None = None) -> torch.Tensor:
+        """Outputs of the fitted module (or of ``module``, a copy with other weights) at
+        validated ``X``."""
         check_is_fitted(self)
+        module = self.net_.module_ if module is None else module
         X = self._validate_input(X)
-        param = next(self.net_.module_.parameters())
+        param = next(module.parameters())
         X_t = torch.as_tensor(X, dtype=param.dtype, device=param.device)
-        return eval_forward(self.net_.module_, X_t)
+        return eval_forward(module, X_t)
+
+    def _labels(self, encoded: np.ndarray) -> np.ndarray:
+        """Labels of encoded predictions (class indices, or a 0/1 matrix for multilabel)."""
+        return encoded if self.task_ == "multilabel" else self.classes_[encoded]
 
     def decision_function(self, X):
         """Raw outputs of the network (logits / scores).
@@ -621,8 +664,7 @@ class BaseIWClassifier(ClassifierMixin, BaseEstimator):
             Predicted labels (an indicator matrix for multilabel problems).
         """
         output = self._forward(X)
-        encoded = self.net_.criterion_.predict(output).cpu().numpy()
-        return encoded if self.task_ == "multilabel" else self.classes_[encoded]
+        return self._labels(self.net_.criterion_.predict(output).cpu().numpy())
 
     def _has_proba(self) -> bool:
         return self._loss_name() in PROBA_LOSSES

@@ -20,7 +20,7 @@ import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, LRScheduler
 
-from ..solvers import ImportanceWeightsOptimizer, OptimizerSpec
+from ..solvers import OptimizerSpec
 
 # Attributes rebuilt on first use or set by each fit, left out of pickles (see
 # TrainingEngine.__getstate__).
@@ -214,67 +214,6 @@ class ValidAccuracy(Callback):
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         if dataset_valid is not None and self.total_:
             net.history.record("valid_acc", self.correct_ / self.total_)
-
-
-class LeaveOneOutBound(Callback):
-    """Record the importance-weights leave-one-out bound of each epoch as ``loo_bound``.
-
-    ``loo_bound = (|A| + #{k not in A: the current model misclassifies k}) / n`` where
-    ``A`` is the set of samples that had a positive importance weight at any step, plus
-    the samples whose removal could change the epoch at which training stops: this
-    callback replays the stopping rule (``EarlyStopping`` on ``train_loss``, absolute
-    threshold ``tol``, ``patience`` epochs) for every hypothetical run without sample
-    ``k``, whose epoch losses are ``(S - w_k E_k) / (W - w_k)``.
-
-    Parameters
-    ----------
-    patience : int
-        Epochs without improvement before training stops.
-    tol : float
-        Improvement that resets the patience counter.
-    """
-
-    def __init__(self, patience: int, tol: float):
-        self.patience = patience
-        self.tol = tol
-
-    def on_train_begin(self, net, **kwargs):
-        self.best_ = None
-        self.misses_ = None
-        self.stopped_at_ = None
-        self.epoch_ = 0
-
-    def _replay_stopping(self, data: TensorData, losses: torch.Tensor) -> torch.Tensor:
-        """Advance the stopping rule of the run and of every run without one sample.
-
-        Returns the samples whose run has, so far, stopped at another epoch than the
-        actual run (the last entry of the replayed vector).
-        """
-        weight = data.weight.double()
-        contributions = weight * losses.double()
-        total, total_weight = contributions.sum(), weight.sum()
-        without = (total - contributions) / (total_weight - weight).clamp_min(1e-300)
-        scores = torch.cat([without, (total / total_weight).reshape(1)])
-        if self.best_ is None:
-            self.best_ = torch.full_like(scores, float("inf"))
-            self.misses_ = torch.zeros_like(scores, dtype=torch.long)
-            self.stopped_at_ = torch.full_like(self.misses_, -1)
-        improved = scores < self.best_
-        self.best_ = torch.where(improved, scores - self.tol, self.best_)
-        self.misses_ = torch.where(improved, 0, self.misses_ + 1)
-        newly = (self.misses_ == self.patience) & (self.stopped_at_ < 0)
-        self.stopped_at_[newly] = self.epoch_
-        self.epoch_ += 1
-        return self.stopped_at_[:-1] != self.stopped_at_[-1]
-
-    def on_epoch_end(self, net, dataset_train=None, **kwargs):
-        optimizer = net.optimizer_
-        if not isinstance(optimizer, ImportanceWeightsOptimizer):
-            return
-        unstable = self._replay_stopping(dataset_train, optimizer.last_losses)
-        hit = net.criterion_.correct(eval_forward(net.module_, dataset_train.X), dataset_train.y)
-        counted = optimizer.ever_active | ~hit | unstable
-        net.history.record("loo_bound", int(counted.sum()) / len(counted))
 
 
 def _build_schedule(spec, n_epochs: int, optimizer, last_epoch: int = -1):
@@ -563,18 +502,30 @@ class TrainingEngine(NeuralNet):
         """An importance-weights step, then decoupled weight decay outside the QP."""
         self._set_training(True)
         X, (target, weight, index) = batch
-        losses, _ = self.optimizer_.iw_step(
-            self.module_, self.criterion_, X, target, weight * self.weight_scale, index
+        outputs = []
+
+        def per_sample_loss(output, target):
+            outputs.append(output)  # the first call is the batch forward (see per_sample_gram)
+            return self.criterion_(output, target)
+
+        losses, alpha = self.optimizer_.iw_step(
+            self.module_, per_sample_loss, X, target, weight * self.weight_scale, index
         )
         if self.l2_coef:
             lr = self.optimizer_.param_groups[0]["lr"]
             with torch.no_grad():
                 torch._foreach_mul_(self._penalized(), 1.0 - lr * self.l2_coef)
         loss = torch.dot(weight, losses) * (1.0 / len(losses))
-        return {"loss": loss, "y_pred": None}
+        # The per-sample results go to the callbacks' on_batch_end (leave-one-out records).
+        return {
+            "loss": loss,
+            "y_pred": outputs[0].detach(),
+            "sample_alpha": alpha,
+            "sample_losses": losses,
+        }
 
     def _step(self, batch, **fit_params) -> dict:
-        if isinstance(self.optimizer_, ImportanceWeightsOptimizer):
+        if self.optimizer_spec.per_sample:
             return self._importance_step(batch)
         return super().train_step(batch, **fit_params)
 

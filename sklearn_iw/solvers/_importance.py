@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
-from ._gram import per_sample_gram
+from ._gram import GramRows, per_sample_gram
 from ._optimizers import _POSITIVE, OPTIMIZERS, OptimizerSpec
 from ._qp import solve_box_qp
 
@@ -31,6 +32,24 @@ _MARGINS = ("loss", "constant")
 LAZY_GRAM_MIN_BATCH = 300
 # The per-sample memory of ImportanceWeightsOptimizer.
 _MEMORY = ("importance_weights", "ever_active", "last_losses")
+
+
+class IWStep(NamedTuple):
+    """What one importance-weights step solved, kept for the leave-one-out records.
+
+    Attributes
+    ----------
+    gram : torch.Tensor or GramRows
+        The step's Gram matrix of per-sample gradients (rows already read are cached).
+    bounds : torch.Tensor
+        ``(B,)`` upper bounds ``C_i`` of the importance weights.
+    lr : float
+        Factor applied to the step.
+    """
+
+    gram: torch.Tensor | GramRows
+    bounds: torch.Tensor
+    lr: float
 
 
 class ImportanceWeightsOptimizer(torch.optim.Optimizer):
@@ -64,6 +83,8 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         Whether ``a_i > 0`` at any step so far.
     last_losses : torch.Tensor or None
         Each sample's loss at its last visit (before that step's update).
+    last_step : IWStep or None
+        The Gram matrix, bounds and factor of the last step (leave-one-out records).
 
     Examples
     --------
@@ -90,6 +111,9 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
     True
     """
 
+    # Steps on per-sample losses: the engine calls iw_step (see OptimizerSpec.per_sample).
+    per_sample = True
+
     def __init__(self, params, lr, p, C, margin, loss_cap, qp_tol):  # noqa: N803
         super().__init__(params, {"lr": lr})
         self.p = p
@@ -100,6 +124,7 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         self.importance_weights = None
         self.ever_active = None
         self.last_losses = None
+        self.last_step = None
 
     def __getstate__(self) -> dict:
         """torch's optimizer state (defaults, state, parameter groups) plus the margin
@@ -122,6 +147,21 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         self.importance_weights = torch.zeros(n_samples, device=device, dtype=dtype)
         self.ever_active = torch.zeros(n_samples, device=device, dtype=torch.bool)
         self.last_losses = torch.zeros(n_samples, device=device, dtype=dtype)
+
+    def sample_memory(self) -> dict[str, torch.Tensor]:
+        """Return the per-sample memory by name (tensors indexed by sample)."""
+        return {name: getattr(self, name) for name in _MEMORY}
+
+    def load_sample_memory(self, memory: dict[str, torch.Tensor]) -> None:
+        """Replace the per-sample memory by copies of ``memory`` (see :meth:`sample_memory`).
+
+        Parameters
+        ----------
+        memory : dict of str to torch.Tensor
+            Tensors indexed by sample, as :meth:`sample_memory` returns them.
+        """
+        for name in _MEMORY:
+            setattr(self, name, memory[name].clone())
 
     def step(self, closure=None):
         """Not available: importance weights need per-sample losses (see :meth:`iw_step`)."""
@@ -172,13 +212,9 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
             margins = self.p * E.clamp(max=self.loss_cap)
         else:
             margins = torch.full_like(E, self.p)
-        alpha = solve_box_qp(
-            G,
-            margins,
-            self.C * weight,
-            self.importance_weights[index],
-            tol=self.qp_tol,
-        ).alpha
+        bounds = self.C * weight
+        warm = self.importance_weights[index]
+        alpha = solve_box_qp(G, margins, bounds, warm, tol=self.qp_tol).alpha
         params = [p for group in self.param_groups for p in group["params"]]
         weighted = rows.weighted_gradients(alpha)
         if weighted is None:  # the generic path: one weighted backward pass
@@ -190,6 +226,7 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
             grads = [weighted.get(p, torch.zeros_like(p)) for p in params]
         lr = self.param_groups[0]["lr"]
         torch._foreach_add_(params, grads, alpha=-lr)
+        self.last_step = IWStep(G, bounds, lr)
         # torch's schedulers warn unless the wrapped step() ran; iw_step replaces it.
         self._opt_called = True
         self.importance_weights[index] = alpha
@@ -254,6 +291,7 @@ class ImportanceWeights(OptimizerSpec):
 
     name = "importance_weights"
     keyed_batches = True
+    per_sample = True
     optimizer_class = ImportanceWeightsOptimizer
     _constraints = {
         "p": _POSITIVE,

@@ -103,6 +103,10 @@ class OptimizerSpec(BaseEstimator):
         If True the engine forms batches by hashing each sample's content, so that
         removing one sample leaves every other batch unchanged (the leave-one-out bound of
         importance weights needs this); batch sizes then vary around ``batch_size``.
+    per_sample : bool
+        If True the optimizer steps on per-sample losses (importance weights): the
+        engine calls its ``iw_step`` instead of ``step``, and L2 is a decoupled
+        weight decay per step.
     optimizer_class : type of torch.optim.Optimizer
         The optimizer that :meth:`build` returns.
 
@@ -129,6 +133,7 @@ class OptimizerSpec(BaseEstimator):
     name: ClassVar[str] = ""
     full_batch: ClassVar[bool] = False
     keyed_batches: ClassVar[bool] = False
+    per_sample: ClassVar[bool] = False
     optimizer_class: ClassVar[type[torch.optim.Optimizer]]
     _constraints: ClassVar[dict[str, _Interval]] = {}
     _ordered: ClassVar[tuple[tuple[str, str], ...]] = ()

@@ -1,0 +1,513 @@
+"""Leave-one-out of importance-weights training: bookkeeping, validity, bound, estimate, replay.
+
+Everything the package computes about leave-one-out lives here (DESIGN section 3). The
+lemma behind all of it: removing a sample that was never active (importance weight 0 at
+every step) changes no iterate, as long as samples do not interact except through the QP.
+Three quantities follow:
+
+- the **bound** ``loo_bound_`` (rigorous, loose): active samples plus the training errors
+  among the others, over n;
+- the **replay** :func:`leave_one_out` (exact): the run without sample k equals the full
+  run up to k's first activation, so only ever-active samples are re-run, each from a
+  checkpoint taken at the start of the epoch it was first active in;
+- the **estimate** ``loo_estimate_`` (approximate, cheap): a span self-influence summed
+  over the steps where each sample was active and a jackknife at the end of training
+  (:mod:`sklearn_iw.solvers._influence`); never-active samples are exact.
+
+:class:`LeaveOneOutRecorder` is the engine callback that records what all three need;
+:func:`lemma_obstacle` says why the lemma cannot hold for a fit; :func:`record_attributes`
+sets the fitted attributes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import Pipeline
+from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils.parallel import Parallel, delayed
+from skorch.callbacks import Callback
+from skorch.history import History
+from torch import nn
+
+from ..solvers import resolve_schedule
+from ..solvers._influence import InfluenceAccumulator, loo_margins, margins, span_self_influence
+from ._engine import TensorData, eval_forward
+
+NOT_IMPORTANCE_WEIGHTS = "the optimizer is not 'importance_weights'"
+
+
+def lemma_obstacle(estimator, incremental: bool, n_train: int) -> str | None:
+    """Why removing a never-active sample could change the run of ``estimator``'s last
+    fit, or None where the leave-one-out lemma holds.
+
+    Parameters
+    ----------
+    estimator : BaseIWClassifier
+        The estimator, right after its fit (``net_`` set).
+    incremental : bool
+        Whether the fit continued an earlier one.
+    n_train : int
+        Number of training samples.
+
+    Returns
+    -------
+    reason : str or None
+        A clause that completes "... is NaN: ", or None.
+    """
+    net = estimator.net_
+    if not getattr(net.optimizer_, "per_sample", False):
+        return NOT_IMPORTANCE_WEIGHTS
+    if net.diverged_at_ is not None:
+        return "training diverged and was rolled back to earlier weights"
+    if estimator.early_stopping:
+        return "early_stopping holds out a validation split that depends on every sample"
+    if isinstance(estimator.class_weight, str):
+        return "class_weight='balanced' depends on the class counts of every sample"
+    if resolve_schedule(estimator.lr_schedule).name == "plateau":
+        return "the 'plateau' schedule reacts to the training loss of every sample"
+    if incremental:
+        return "training continued from an earlier fit (partial_fit or warm_start)"
+    if any(isinstance(m, nn.Dropout) and m.p > 0 for m in net.module_.modules()):
+        return "dropout masks are drawn per batch, not keyed by sample"
+    batch = net.batch_size
+    if -(-n_train // batch) != -(-(n_train - 1) // batch):
+        return (
+            f"with {n_train} samples and batches of {batch}, removing one sample changes "
+            "the number of batches"
+        )
+    return None
+
+
+@dataclass
+class Checkpoint:
+    """Everything a run depends on at the start of one epoch.
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs completed before this state.
+    module : dict
+        The module's ``state_dict``.
+    optimizer : dict
+        The optimizer's ``state_dict``.
+    sample_memory : dict of str to torch.Tensor
+        The optimizer's per-sample memory (importance weights for warm starts, ...).
+    scheduler : dict or None
+        The learning-rate scheduler's ``state_dict``.
+    generator : torch.Tensor or None
+        State of the CPU generator of the batch order.
+    history : list of dict
+        The history rows of the epochs before.
+    stopping : dict of str to torch.Tensor
+        The stopping rule of every run without one sample (``best``, ``misses``: entry k
+        is the run without sample k, the last entry the full run).
+    """
+
+    epoch: int
+    module: dict
+    optimizer: dict
+    sample_memory: dict
+    scheduler: dict | None
+    generator: torch.Tensor | None
+    history: list
+    stopping: dict
+
+    def without(self, k: int) -> Checkpoint:
+        """This state as the run without sample ``k`` has it (which equals the full run's
+        in all but k's memory and the stopping rule, while k was never active)."""
+        keep = lambda t: torch.cat([t[:k], t[k + 1 :]])  # noqa: E731
+        stopping = {
+            name: torch.cat([keep(t[:-1]), t[k : k + 1]]) for name, t in self.stopping.items()
+        }
+        memory = {name: keep(t) for name, t in self.sample_memory.items()}
+        return replace(self, sample_memory=memory, stopping=stopping)
+
+
+def _state_copy(state):
+    """A deep copy of a state dict whose tensors are detached clones."""
+    return copy.deepcopy(state)
+
+
+def _scheduler_of(net):
+    return getattr(dict(net.callbacks_).get("lr_schedule"), "lr_scheduler_", None)
+
+
+def _capture(net, stopping: dict) -> Checkpoint:
+    scheduler = _scheduler_of(net)
+    return Checkpoint(
+        epoch=len(net.history),
+        module=_state_copy(net.module_.state_dict()),
+        optimizer=_state_copy(net.optimizer_.state_dict()),
+        sample_memory={k: v.clone() for k, v in net.optimizer_.sample_memory().items()},
+        scheduler=_state_copy(scheduler.state_dict()) if scheduler is not None else None,
+        generator=net.generator.get_state() if net.generator is not None else None,
+        # Rows of finished epochs are not changed again: shared, copied on resume.
+        history=list(net.history),
+        stopping={k: v.clone() for k, v in stopping.items()},
+    )
+
+
+class LeaveOneOutRecorder(Callback):
+    """Record what the leave-one-out quantities of an importance-weights run need.
+
+    Per sample: the epoch of its first activation (``alpha > 0``), its loss at its last
+    visit, the stopping rule of the run without it, and the sums of its influence over
+    the steps where it was active (:class:`InfluenceAccumulator`). Per epoch: the bound
+    ``loo_bound = |A ∪ W ∪ U| / n`` (``A`` the samples active so far, ``W`` those the
+    current model misclassifies, ``U`` those whose removal moves the epoch at which
+    training stops) in the history, and, when asked, a :class:`Checkpoint` for replays.
+
+    The stopping rule (skorch's ``EarlyStopping`` on ``train_loss``, absolute threshold
+    ``tol``, ``patience`` epochs) is replayed for every run without one sample ``k``:
+    while ``k`` was never active that run's epoch loss is ``(S - w_k E_k) / (W - w_k)``.
+
+    Parameters
+    ----------
+    patience : int
+        Epochs without improvement before training stops.
+    tol : float
+        Improvement that resets the patience counter.
+    checkpoints : bool, default=False
+        Keep a :class:`Checkpoint` at the start of every epoch and after the last one.
+
+    Attributes
+    ----------
+    activation_epoch_ : torch.Tensor
+        (n,) epoch of each sample's first activation, -1 if never (kept across continued
+        fits while the number of samples stays).
+    stopping_ : dict of str to torch.Tensor
+        The replayed stopping rule: ``best`` (threshold), ``misses`` and ``stopped_at``
+        (epoch, -1 while running), entry k for the run without sample k, last entry the
+        full run.
+    checkpoints_ : dict of int to Checkpoint
+        By epoch, with ``checkpoints=True``.
+    influence_ : InfluenceAccumulator
+        The per-step sums behind ``loo_estimate_`` (over this training call).
+    """
+
+    def __init__(self, patience: int, tol: float, checkpoints: bool = False):
+        self.patience = patience
+        self.tol = tol
+        self.checkpoints = checkpoints
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        train = X.train  # the engine's SplitData
+        n = len(train)
+        device = train.y.device
+        if len(getattr(self, "activation_epoch_", ())) != n:
+            self.activation_epoch_ = torch.full((n,), -1, dtype=torch.long, device=device)
+        self.sample_losses_ = torch.zeros(n, dtype=train.weight.dtype, device=device)
+        self.stopping_ = {
+            "best": torch.full((n + 1,), float("inf"), dtype=torch.float64, device=device),
+            "misses": torch.zeros(n + 1, dtype=torch.long, device=device),
+            "stopped_at": torch.full((n + 1,), -1, dtype=torch.long, device=device),
+        }
+        self.checkpoints_ = {}
+        self.influence_ = InfluenceAccumulator(n, train.weight.dtype, device)
+        # Other optimizers have no per-sample steps: nothing to record.
+        self.recording_ = getattr(net.optimizer_, "per_sample", False)
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self.checkpoints and self.recording_:
+            # skorch has opened this epoch's history row: the state is the previous end's.
+            state = _capture(net, self.stopping_)
+            state.history = state.history[:-1]
+            state.epoch -= 1
+            self.checkpoints_[state.epoch] = state
+
+    def on_batch_end(
+        self, net, batch=None, training=False, y_pred=None, sample_alpha=None, **kwargs
+    ):
+        if not training or sample_alpha is None:
+            return
+        target, _, index = batch[1]
+        epoch = len(net.history) - 1
+        first = self.activation_epoch_[index]
+        self.activation_epoch_[index] = torch.where((sample_alpha > 0) & (first < 0), epoch, first)
+        self.sample_losses_[index] = kwargs["sample_losses"].to(self.sample_losses_.dtype)
+        if target.ndim == 1:  # multilabel targets have no margin (no estimate)
+            step = net.optimizer_.last_step
+            span = span_self_influence(step.gram, sample_alpha, step.bounds)
+            _, margin_per_loss = margins(y_pred, target, net.criterion_)
+            self.influence_.update(index, sample_alpha, span, step.lr, margin_per_loss)
+
+    def _replay_stopping(self, data: TensorData, epoch: int) -> torch.Tensor:
+        """Advance the stopping rule of the run and of every run without one sample;
+        return the samples whose run has, so far, stopped at another epoch than the full
+        run (the last entry)."""
+        weight = data.weight.double()
+        contributions = weight * self.sample_losses_.double()
+        total, total_weight = contributions.sum(), weight.sum()
+        without = (total - contributions) / (total_weight - weight).clamp_min(1e-300)
+        scores = torch.cat([without, (total / total_weight).reshape(1)])
+        rule = self.stopping_
+        improved = scores < rule["best"]
+        rule["best"] = torch.where(improved, scores - self.tol, rule["best"])
+        rule["misses"] = torch.where(improved, 0, rule["misses"] + 1)
+        newly = (rule["misses"] == self.patience) & (rule["stopped_at"] < 0)
+        rule["stopped_at"][newly] = epoch
+        return rule["stopped_at"][:-1] != rule["stopped_at"][-1]
+
+    def on_epoch_end(self, net, dataset_train=None, **kwargs):
+        if not self.recording_:
+            return
+        unstable = self._replay_stopping(dataset_train, len(net.history) - 1)
+        hit = net.criterion_.correct(eval_forward(net.module_, dataset_train.X), dataset_train.y)
+        counted = (self.activation_epoch_ >= 0) | ~hit | unstable
+        net.history.record("loo_bound", int(counted.sum()) / len(counted))
+
+    def on_train_end(self, net, **kwargs):
+        if self.checkpoints and self.recording_:
+            state = _capture(net, self.stopping_)
+            self.checkpoints_[state.epoch] = state
+
+
+class ResumeFrom(Callback):
+    """Start a run from a :class:`Checkpoint` (of the run without one sample): restores
+    the weights, the optimizer, the schedule, the batch order, the history and the
+    stopping rule after the other callbacks have set themselves up.
+
+    Parameters
+    ----------
+    checkpoint : Checkpoint
+        The state to start from, already without the left-out sample.
+    """
+
+    def __init__(self, checkpoint: Checkpoint):
+        self.checkpoint = checkpoint
+
+    def on_train_begin(self, net, **kwargs):
+        state = self.checkpoint
+        net.module_.load_state_dict(state.module)
+        net.optimizer_.load_state_dict(_state_copy(state.optimizer))
+        net.optimizer_.load_sample_memory(state.sample_memory)
+        scheduler = _scheduler_of(net)
+        if scheduler is not None and state.scheduler is not None:
+            scheduler.load_state_dict(_state_copy(state.scheduler))
+        if net.generator is not None and state.generator is not None:
+            net.generator.set_state(state.generator)
+        net.history = History(copy.deepcopy(state.history))
+        callbacks = dict(net.callbacks_)
+        stopping = callbacks["stopping"]
+        stopping.misses_ = int(state.stopping["misses"][-1])
+        stopping.dynamic_threshold_ = float(state.stopping["best"][-1])
+        recorder = callbacks["loo"]
+        recorder.stopping_ = {k: v.clone() for k, v in state.stopping.items()}
+        recorder.activation_epoch_.fill_(-1)
+
+
+# ------------------------------------------------------------------------ attributes
+def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
+    """Set the leave-one-out attributes of ``estimator`` after a fit.
+
+    Sets ``loo_reason_`` always; with importance weights also ``importance_weights_``,
+    ``support_``, ``activation_epoch_``, ``loo_bound_curve_``, ``loo_influence_`` and the
+    value behind ``loo_estimate_``.
+
+    Parameters
+    ----------
+    estimator : BaseIWClassifier
+        The estimator, right after its fit.
+    train : TensorData
+        The training samples.
+    incremental : bool
+        Whether the fit continued an earlier one.
+    """
+    net = estimator.net_
+    obstacle = lemma_obstacle(estimator, incremental, len(train))
+    estimator.loo_reason_ = {"bound": obstacle, "estimate": obstacle, "replay": obstacle}
+    if not getattr(net.optimizer_, "per_sample", False):
+        return
+    recorder = dict(net.callbacks_)["loo"]
+    estimator.importance_weights_ = net.optimizer_.importance_weights.cpu().numpy().copy()
+    estimator.activation_epoch_ = recorder.activation_epoch_.cpu().numpy().copy()
+    estimator.support_ = np.flatnonzero(estimator.activation_epoch_ >= 0)
+    estimator.loo_bound_curve_ = [float(row["loo_bound"]) for row in net.history]
+    estimator.loo_influence_ = np.zeros(len(train))
+    estimator._loo_estimate = math.nan
+    if obstacle is not None:
+        return
+    net.module_.eval()
+    estimate = loo_margins(net.module_, net.criterion_, train.X, train.y, recorder.influence_)
+    if estimate.reason is not None:
+        estimator.loo_reason_["estimate"] = estimate.reason
+        return
+    estimator.loo_influence_ = (estimate.final - estimate.margins).cpu().numpy()
+    estimator._loo_estimate = float((estimate.margins < 0).double().mean())
+
+
+def nan_with_reason(estimator, quantity: str, value: float) -> float:
+    """``value``, or NaN with a warning where ``loo_reason_`` names why it cannot hold."""
+    reason = estimator.loo_reason_[quantity]
+    if reason is not None:
+        warnings.warn(f"loo_{quantity}_ is NaN: {reason}.", UserWarning, stacklevel=3)
+        return float("nan")
+    return value
+
+
+# ------------------------------------------------------------------------ the replay
+def _start_epochs(final) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: the epoch whose starting state the run without it shares with the full
+    run and from which it must be re-run (-1: the run without it is the full run), and
+    the epoch whose final weights it ends with when it needs no re-run."""
+    recorder = dict(final.net_.callbacks_)["loo"]
+    n_epochs = len(final.net_.history)
+    active = final.activation_epoch_
+    stopped_at = recorder.stopping_["stopped_at"].cpu().numpy()
+    without, full = stopped_at[:-1], stopped_at[-1]
+    # The run without k stopped at another epoch than the full run before k acted: it
+    # ends with the full run's weights after that epoch.
+    stops_first = (without >= 0) & (without != full) & ((active < 0) | (without < active))
+    ends_with = np.where(stops_first, without + 1, n_epochs)
+    start = np.where(active >= 0, active, -1)
+    # Never active, but the run without k goes on where the full run stopped.
+    goes_on = (active < 0) & (without < 0) & (full >= 0)
+    start = np.where(goes_on, n_epochs, start)
+    return np.where(stops_first, -1, start), ends_with
+
+
+def _fit_preprocessing(estimator, X, y):
+    """Fit every step of (nested) pipelines but the last on ``X``; return the last step
+    and ``X`` as it receives it."""
+    while isinstance(estimator, Pipeline):
+        if len(estimator) > 1:
+            X = estimator[:-1].fit_transform(X, y)
+        estimator = estimator[-1]
+    return estimator, X
+
+
+def _outputs_at(estimator, state: dict, X) -> np.ndarray:
+    """Outputs at ``X`` of ``estimator``'s module with the weights ``state``."""
+    module = copy.deepcopy(estimator.net_.module_)
+    module.load_state_dict(state)
+    return estimator._forward(X, module).cpu().numpy()
+
+
+def _replay_one(template, X, y, sample_weight, k, checkpoint, seed) -> np.ndarray:
+    """Module outputs at ``X[k]`` of ``template`` trained without sample k, from
+    ``checkpoint`` (of the full run) or from scratch when it is None."""
+    keep = np.flatnonzero(np.arange(len(y)) != k)
+    estimator = clone(template)
+    X_k, y_k = _safe_indexing(X, keep), y[keep]
+    weight = None if sample_weight is None else sample_weight[keep]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if checkpoint is None:
+            estimator.fit(X_k, y_k, sample_weight=weight)
+        else:
+            estimator._resume_fit(X_k, y_k, weight, checkpoint.without(k), seed)
+    return estimator._forward(_safe_indexing(X, [k]))[0].cpu().numpy()
+
+
+def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0) -> Bunch:
+    """Exact leave-one-out predictions of an importance-weights estimator, by replay.
+
+    Fits a clone of ``estimator`` on all the data, recording a checkpoint at the start
+    of every epoch. By the leave-one-out lemma (DESIGN section 3) the run without sample
+    ``k`` is the full run up to the first epoch in which ``k`` was active; so only the
+    samples that were ever active are trained again, each from the checkpoint of its
+    first activation, without ``k``, to the end of training (with the stopping rule as
+    the run without ``k`` has it). Every other sample's model is one of the full run's.
+    The replays are independent and run through joblib. Where the lemma does not hold
+    (another optimizer, dropout, ``early_stopping``, ...; the fitted estimator's
+    ``loo_reason_['replay']`` says why) every sample is refitted from scratch: still
+    exact, at the cost of n fits.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        An estimator of this package, or a :class:`~sklearn.pipeline.Pipeline` ending in
+        one (fitted or not: a clone is fitted). For a pipeline the earlier steps are
+        fitted once on all the data and the last step is trained on their output: the
+        result is the exact leave-one-out of the last step given that preprocessing.
+    X : array-like of shape (n_samples, ...)
+        Training data.
+    y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        Target labels.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Per-sample weights of the (last step's) fit.
+    n_jobs : int, default=None
+        Number of replays run in parallel by joblib (``None``: 1 unless in a
+        :func:`joblib.parallel_backend` context, which may be dask or ray).
+    verbose : int, default=0
+        joblib's verbosity.
+
+    Returns
+    -------
+    result : sklearn.utils.Bunch
+        ``decision`` (n_samples,) or (n_samples, n_outputs): each sample's decision
+        value from the model trained without it; ``predictions``: the labels those give;
+        ``error``: the leave-one-out error rate; ``n_replayed``: samples trained again;
+        ``cost_fraction``: epochs trained again over the ``n * max_iter`` of n refits;
+        ``estimator``: the fit on all the data; ``reason``: why every sample was
+        refitted from scratch, or None.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from sklearn_iw import IWLogisticRegression
+    >>> from sklearn_iw.model_selection import leave_one_out
+    >>> from sklearn_iw.solvers import ImportanceWeights
+    >>> X, y = make_blobs(40, centers=2, cluster_std=3.0, random_state=0)
+    >>> clf = IWLogisticRegression(
+    ...     optimizer=ImportanceWeights(p=0.05), batch_size="full", max_iter=10,
+    ...     n_iter_no_change=10, random_state=0,
+    ... )
+    >>> loo = leave_one_out(clf, X, y)
+    >>> loo.decision.shape, 0.0 <= loo.error <= 1.0
+    ((40,), True)
+    >>> bool(loo.n_replayed == len(loo.estimator.support_) and loo.cost_fraction < 1)
+    True
+    """
+    y = np.asarray(y)
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    fitted = clone(estimator)
+    final, X_final = _fit_preprocessing(fitted, X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        final._fit_with_checkpoints(X_final, y, weight)
+    net = final.net_
+    template, n = clone(final), len(y)
+    reason = final.loo_reason_["replay"]
+    outputs = final._forward(X_final).cpu().numpy()
+    if reason is None:
+        start, ends_with = _start_epochs(final)
+        checkpoints = dict(net.callbacks_)["loo"].checkpoints_
+        for k in np.flatnonzero((start < 0) & (ends_with < len(net.history))):
+            state = checkpoints[ends_with[k]].module
+            outputs[k] = _outputs_at(final, state, _safe_indexing(X_final, [k]))[0]
+        todo = np.flatnonzero(start >= 0)
+        tasks = [(k, checkpoints[start[k]]) for k in todo]
+        epochs_run = sum(final.max_iter - start[k] for k in todo)
+    else:
+        todo = np.arange(n)
+        tasks = [(k, None) for k in todo]
+        epochs_run = n * final.max_iter
+    replayed = Parallel(n_jobs=n_jobs, verbose=verbose)(
+        delayed(_replay_one)(template, X_final, y, weight, k, checkpoint, final._seed)
+        for k, checkpoint in tasks
+    )
+    for k, value in zip(todo, replayed, strict=True):
+        outputs[k] = value
+    # The checkpoints served the replays only.
+    dict(net.callbacks_)["loo"].checkpoints_ = {}
+    outputs_t = torch.as_tensor(outputs)
+    predictions = final._labels(net.criterion_.predict(outputs_t).numpy())
+    wrong = predictions != y
+    return Bunch(
+        decision=net.criterion_.decision(outputs_t).numpy(),
+        predictions=predictions,
+        error=float(np.mean(wrong.any(axis=1) if wrong.ndim > 1 else wrong)),
+        n_replayed=len(todo),
+        cost_fraction=float(epochs_run / (n * final.max_iter)),
+        estimator=fitted,
+        reason=reason,
+    )

@@ -1,0 +1,347 @@
+"""Approximate leave-one-out margins from one importance-weights run (``loo_estimate_``).
+
+Removing a training sample that was never active (``a_k = 0`` at every step) changes no
+iterate, so its leave-one-out (LOO) prediction is the final model's. For the active
+samples this module estimates how much lower the margin ``m_k`` of sample ``k`` would be in
+the run without ``k``, from two pieces recorded by the run itself:
+
+- **span self-influence** (per step, :func:`span_self_influence`): at a step where ``k``
+  is active, dropping ``k`` from the QP lets the other free samples take over the part of
+  ``g_k`` that lies in the span of their gradients; what is left raises ``E_k`` by
+  ``lr a_k S_k^2``, with ``S_k^2 = 1 / (G_FF^-1)_kk`` for a free ``k`` (``0 < a_k < C_k``)
+  and ``S_k^2 = G_kk - G_kF G_FF^-1 G_Fk`` for ``k`` at its bound. Converted to a margin
+  change with ``dm/dE`` and summed over the steps (:class:`InfluenceAccumulator`).
+- **infinitesimal jackknife for early-stopped descent** (once, at the end,
+  :func:`loo_margins`): the run is read as gradient descent on ``sum_i s_i E_i`` with the
+  total pull ``s_i = sum_t lr a_i(t)``, stopped after unit time, which acts as a unit
+  ridge. With the Gauss-Newton Hessian along each sample's gradient,
+  ``H = I + sum_i s_i c_i g_i g_i^T``, the LOO margin shift is
+  ``s_k |dm/dE|_k h_k / (1 - s_k c_k h_k)`` with ``h_k = g_k^T H^-1 g_k``, computed in
+  sample space from the Gram matrix of the active samples (no parameter-space matrix).
+
+The estimated LOO margin is ``m_k - min(span_k, jackknife_k)``.
+
+Margins: binary problems (one output ``f``, targets 0/1) use ``m = s f`` with ``s = +-1``;
+multiclass ones ``m = f_y - max_{j != y} f_j``. ``dm/dE`` is
+``<dm/df, dE/df> / ||dE/df||^2``: the margin change per unit loss change when the outputs
+move along the loss gradient (for binary problems ``1 / l'(m)``). Multilabel targets get
+no estimate.
+
+Pure torch, no estimator knowledge: functions take a torch module and a per-sample loss
+callable ``per_sample_loss(output, target) -> (n,)`` like
+:func:`~sklearn_iw.solvers.per_sample_gram`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ._gram import GramRows
+
+__all__ = [
+    "InfluenceAccumulator",
+    "LOOMargins",
+    "loo_margins",
+    "margins",
+    "span_self_influence",
+]
+
+# Jitter of the free-set factorisation, relative to the largest diagonal entry.
+_JITTER = 1e-10
+
+
+def span_self_influence(
+    G: torch.Tensor | GramRows, alpha: torch.Tensor, C: torch.Tensor | float
+) -> torch.Tensor:
+    """Squared distance of each active gradient from the span of the free ones.
+
+    Parameters
+    ----------
+    G : torch.Tensor or GramRows
+        ``(B, B)`` Gram matrix of the step's per-sample gradients. Only the rows of the
+        active samples (``index_select``) and the diagonal are read.
+    alpha : torch.Tensor
+        ``(B,)`` importance weights the QP returned (exact zeros and exact bounds).
+    C : torch.Tensor or float
+        Upper bounds ``C_i``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B,)`` ``S_k^2``: ``1 / (G_FF^-1)_kk`` for a free ``k`` (``0 < a_k < C_k``),
+        ``G_kk - G_kF G_FF^-1 G_Fk`` for ``k`` at its bound, ``0`` for inactive samples,
+        in the dtype of ``alpha``.
+    """
+    B = alpha.shape[0]
+    C = torch.as_tensor(C, dtype=alpha.dtype, device=alpha.device).expand(B)
+    S2 = torch.zeros_like(alpha, dtype=torch.float64)
+    active = torch.nonzero(alpha > 0).flatten()
+    if active.numel() == 0:
+        return S2.to(alpha.dtype)
+    diag = G.diagonal().to(torch.float64)
+    at_bound = alpha.index_select(0, active) >= C.index_select(0, active)
+    free = active[~at_bound]
+    bound = active[at_bound]
+    if free.numel() == 0:
+        S2[bound] = diag[bound]
+        return S2.clamp_min_(0.0).to(alpha.dtype)
+    rows = G.index_select(0, active).to(torch.float64)  # (|A|, B)
+    G_AF = rows.index_select(1, free)
+    G_FF = G_AF[~at_bound]
+    jitter = _JITTER * float(diag.index_select(0, free).max().clamp_min(1e-300))
+    eye = torch.eye(free.numel(), dtype=torch.float64, device=G_FF.device)
+    L, info = torch.linalg.cholesky_ex(G_FF + jitter * eye)
+    while int(info) != 0:  # semi-definite and unlucky: raise the jitter
+        jitter *= 100.0
+        L, info = torch.linalg.cholesky_ex(G_FF + jitter * eye)
+    # (G_FF^-1)_kk = ||L^-1 e_k||^2.
+    L_inv = torch.linalg.solve_triangular(L, eye, upper=False)
+    S2[free] = 1.0 / L_inv.square().sum(dim=0)
+    if bound.numel():
+        V = torch.linalg.solve_triangular(L, G_AF[at_bound].T, upper=False)
+        S2[bound] = diag[bound] - V.square().sum(dim=0)
+    return S2.clamp_min_(0.0).to(alpha.dtype)
+
+
+def margins(
+    output: torch.Tensor,
+    target: torch.Tensor,
+    per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample classification margins and their derivative with respect to the loss.
+
+    Parameters
+    ----------
+    output : torch.Tensor
+        ``(n, K)`` network outputs: ``K = 1`` for binary problems (targets 0/1), one per
+        class for multiclass ones (targets are class indices).
+    target : torch.Tensor
+        ``(n,)`` class indices. A 2-D target (multilabel) has no margin.
+    per_sample_loss : callable
+        ``per_sample_loss(output, target)`` returns the ``(n,)`` losses.
+
+    Returns
+    -------
+    m : torch.Tensor
+        ``(n,)`` margins: ``s f`` (binary, ``s = 2 y - 1``) or ``f_y - max_{j != y} f_j``;
+        negative means misclassified. NaN for multilabel targets.
+    dm_dE : torch.Tensor
+        ``(n,)`` ``<dm/df, dE/df> / ||dE/df||^2`` (``1 / l'(m)`` for binary problems),
+        ``0`` where the loss has no gradient. NaN for multilabel targets.
+    """
+    output = output.detach()
+    if target.ndim > 1:
+        nan = output.new_full((output.shape[0],), float("nan"))
+        return nan, nan.clone()
+    with torch.enable_grad():
+        out = output.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(per_sample_loss(out, target).sum(), out)
+    if output.shape[1] == 1:
+        sign = 2.0 * target.to(output.dtype) - 1.0
+        m = sign * output[:, 0]
+        slope = sign * grad[:, 0]  # l'(m)
+        dm_dE = torch.where(slope != 0, 1.0 / torch.where(slope != 0, slope, 1.0), 0.0)
+        return m, dm_dE
+    true = output.gather(1, target[:, None])[:, 0]
+    others = output.scatter(1, target[:, None], float("-inf"))
+    rival_value, rival = others.max(dim=1)
+    m = true - rival_value
+    along = grad.gather(1, target[:, None])[:, 0] - grad.gather(1, rival[:, None])[:, 0]
+    norm2 = grad.square().sum(dim=1)
+    dm_dE = torch.where(norm2 > 0, along / torch.where(norm2 > 0, norm2, 1.0), 0.0)
+    return m, dm_dE
+
+
+class InfluenceAccumulator:
+    """Per-sample sums over the importance-weights steps of one run.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of training samples (indexed as the engine indexes them).
+    dtype : torch.dtype
+        Floating-point dtype of the sums.
+    device : torch.device
+        Device of the sums.
+
+    Attributes
+    ----------
+    span : torch.Tensor
+        ``(n,)`` ``sum_t lr a_k S_k^2 |dm/dE|``: the margin lost by removing ``k``, summed
+        over the steps where ``k`` was active, each at its own step.
+    pull : torch.Tensor
+        ``(n,)`` ``s_k = sum_t lr a_k``: the total weight of ``k`` in the run.
+    ever_active : torch.Tensor
+        ``(n,)`` whether ``a_k > 0`` at any step.
+    """
+
+    def __init__(self, n_samples: int, dtype: torch.dtype, device: torch.device):
+        self.span = torch.zeros(n_samples, dtype=dtype, device=device)
+        self.pull = torch.zeros(n_samples, dtype=dtype, device=device)
+        self.ever_active = torch.zeros(n_samples, dtype=torch.bool, device=device)
+
+    def update(
+        self,
+        index: torch.Tensor,
+        alpha: torch.Tensor,
+        S2: torch.Tensor,
+        lr: float,
+        dm_dE: torch.Tensor,
+    ) -> None:
+        """Add one step.
+
+        Parameters
+        ----------
+        index : torch.Tensor
+            ``(B,)`` sample indices of the batch.
+        alpha : torch.Tensor
+            ``(B,)`` the step's importance weights.
+        S2 : torch.Tensor
+            ``(B,)`` :func:`span_self_influence` of the step.
+        lr : float
+            Factor applied to the step.
+        dm_dE : torch.Tensor
+            ``(B,)`` :func:`margins`' second output, at the weights before the step.
+        """
+        weight = alpha.to(self.span.dtype) * lr
+        self.pull.index_add_(0, index, weight)
+        self.span.index_add_(0, index, weight * S2.to(self.span.dtype) * dm_dE.abs())
+        self.ever_active[index] |= alpha > 0
+
+
+class LOOMargins(NamedTuple):
+    """Result of :func:`loo_margins`.
+
+    Attributes
+    ----------
+    margins : torch.Tensor
+        ``(n,)`` estimated LOO margins (the final margin for never-active samples); a
+        sample counts as a LOO error where it is negative. All NaN when ``reason`` is set.
+    final : torch.Tensor
+        ``(n,)`` margins of the final model.
+    ij_shift : torch.Tensor
+        ``(n,)`` the jackknife's estimate of the margin lost by removing each active
+        sample (0 for the others).
+    reason : str or None
+        Why there is no estimate, or None.
+    """
+
+    margins: torch.Tensor
+    final: torch.Tensor
+    ij_shift: torch.Tensor
+    reason: str | None
+
+
+def _curvature_along_gradient(
+    output: torch.Tensor,
+    target: torch.Tensor,
+    per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """``e^T L e / ||e||^4`` per sample, with ``e = dE/df`` and ``L = d2E/df2``: the
+    Gauss-Newton curvature of the loss along its own gradient, in units of ``g g^T``
+    (``l''(m) / l'(m)^2`` for one output). ``0`` where the loss has no gradient."""
+    with torch.enable_grad():
+        out = output.detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(per_sample_loss(out, target).sum(), out, create_graph=True)
+        norm2 = grad.detach().square().sum(dim=1)
+        if not grad.requires_grad:  # piecewise-linear losses: no second derivative
+            return torch.zeros_like(norm2)
+        direction = grad.detach()
+        # Hessian-vector product along the (fixed) gradient direction, per sample.
+        (hv,) = torch.autograd.grad((grad * direction).sum(), out, allow_unused=True)
+    if hv is None:
+        return torch.zeros_like(norm2)
+    quad = (hv * direction).sum(dim=1)
+    safe = torch.where(norm2 > 0, norm2, 1.0)
+    return torch.where(norm2 > 0, quad.clamp_min(0.0) / safe.square(), 0.0)
+
+
+@torch.no_grad()
+def loo_margins(
+    module: nn.Module,
+    per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    X: torch.Tensor,
+    target: torch.Tensor,
+    accumulator: InfluenceAccumulator,
+    ridge: float = 1.0,
+) -> LOOMargins:
+    """Estimated leave-one-out margins at the end of training.
+
+    The estimated LOO margin of an active sample ``k`` is ``m_k - min(c_k, a_k)`` with
+    ``c_k`` the accumulated span self-influence (``accumulator.span``) and ``a_k`` the
+    early-stopping jackknife: the run is read as descent on ``sum_i s_i E_i`` (``s_i``
+    the total pull, ``accumulator.pull``) stopped at unit time, i.e. with a unit ridge;
+    with the Gauss-Newton Hessian taken along each sample's own gradient,
+    ``H = ridge I + sum_i s_i c_i g_i g_i^T`` (``c_i`` :func:`_curvature_along_gradient`),
+
+        a_k = s_k |dm/dE|_k h_k / (1 - s_k c_k h_k),   h_k = g_k^T H^-1 g_k,
+
+    (Sherman-Morrison for the ``-k``), and ``h`` comes from the Gram matrix ``G`` of the
+    active samples' gradients at the final weights (Woodbury):
+    ``h = diag(G) - diag(G W^1/2 (ridge I + W^1/2 G W^1/2)^-1 W^1/2 G)``, ``W = diag(s c)``.
+    One Gram matrix of the active samples and one Cholesky factor of its size: no
+    parameter-space matrix. Never-active samples keep their final margin (exact).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The trained model.
+    per_sample_loss : callable
+        ``per_sample_loss(output, target)`` returns the ``(n,)`` losses.
+    X, target : torch.Tensor
+        All training samples, indexed as in ``accumulator``.
+    accumulator : InfluenceAccumulator
+        The sums over the run's steps.
+    ridge : float, default=1.0
+        Ridge of the jackknife's Hessian in units of the total pull (1: the ridge that
+        early-stopped descent acts as).
+
+    Returns
+    -------
+    LOOMargins
+        All NaN, with a reason, for multilabel targets and where the loss has no
+        curvature at any active sample (piecewise-linear losses such as 'hinge'): there
+        the jackknife is undefined and the span term alone overestimates.
+    """
+    from ._gram import per_sample_gram
+
+    output = module(X)
+    m, dm_dE = margins(output, target, per_sample_loss)
+    nan = torch.full_like(m, float("nan"))
+    if target.ndim > 1:
+        return LOOMargins(nan, m, nan.clone(), "multilabel targets have no margin")
+    work = torch.float64
+    active = torch.nonzero(accumulator.ever_active).flatten()
+    shift = torch.zeros(m.shape[0], dtype=work, device=m.device)
+    if active.numel():
+        ta = target.index_select(0, active)
+        curv = _curvature_along_gradient(output.index_select(0, active), ta, per_sample_loss)
+        s = accumulator.pull.index_select(0, active).to(work)
+        w = s * curv.to(work)
+        if not bool((w > 0).any()):
+            return LOOMargins(
+                nan,
+                m,
+                nan.clone(),
+                "the loss has no curvature at the active samples (a piecewise-linear loss "
+                "such as 'hinge'): the jackknife is undefined",
+            )
+        with torch.enable_grad():
+            G, _ = per_sample_gram(module, per_sample_loss, X.index_select(0, active), ta)
+        G = G.detach().to(work)
+        root = w.sqrt()
+        R = root[:, None] * G
+        inner = root[:, None] * R.T + ridge * torch.eye(G.shape[0], dtype=work, device=G.device)
+        L = torch.linalg.cholesky(inner)
+        V = torch.linalg.solve_triangular(L, R, upper=False)
+        h = (G.diagonal() - V.square().sum(dim=0)).clamp_min(0.0) / ridge
+        denom = (1.0 - w * h).clamp_min(torch.finfo(work).eps)
+        shift[active] = s * dm_dE.index_select(0, active).abs().to(work) * h / denom
+    shift = shift.to(m.dtype)
+    drop = torch.minimum(accumulator.span.to(m.dtype), shift)
+    est = torch.where(accumulator.ever_active, m - drop, m)
+    return LOOMargins(est, m, shift, None)

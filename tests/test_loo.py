@@ -1,0 +1,212 @@
+"""Leave-one-out: the replay against brute-force refits, the attributes and their reasons.
+
+The reference is independent of the code under test: ``n`` refits of a clone without
+each sample (``clone(est).fit(X[keep], y[keep])``), whose decision value at the left-out
+sample is what :func:`leave_one_out` must give, to 1e-9 in float64.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import make_blobs, make_moons
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_iw import IWLogisticRegression, IWMLPClassifier
+from sklearn_iw.estimators._loo import _start_epochs
+from sklearn_iw.model_selection import leave_one_out
+from sklearn_iw.solvers import ImportanceWeights
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _iw(p: float) -> ImportanceWeights:
+    # A tight QP tolerance: two runs that solve the same QPs agree to ~qp_tol.
+    return ImportanceWeights(p=p, C=10.0, qp_tol=1e-10)
+
+
+def _blobs(n, centers, seed, std=1.5):
+    X, y = make_blobs(n, centers=centers, cluster_std=std, random_state=seed)
+    return StandardScaler().fit_transform(X), y
+
+
+def _moons(n, seed):
+    X, y = make_moons(n, noise=0.15, random_state=seed)
+    return StandardScaler().fit_transform(X), y
+
+
+def _fixed(**kwargs):
+    params = dict(max_iter=10, n_iter_no_change=1000, random_state=0, device="cpu")
+    return {**params, **kwargs}
+
+
+# name: (data, estimator). Minibatches of 16 keep the number of batches when a sample
+# is removed (n % 16 != 1).
+REPLAY_CASES = {
+    "logistic-minibatch": (
+        lambda: _blobs(40, 2, 0),
+        lambda: IWLogisticRegression(optimizer=_iw(0.02), **_fixed(batch_size=16)),
+    ),
+    "logistic-full-3-classes": (
+        lambda: _blobs(45, 3, 1),
+        lambda: IWLogisticRegression(optimizer=_iw(0.02), **_fixed(batch_size="full")),
+    ),
+    "logistic-schedule": (
+        lambda: _blobs(40, 2, 2),
+        lambda: IWLogisticRegression(
+            optimizer=_iw(0.02), lr_schedule="cosine", **_fixed(batch_size=16)
+        ),
+    ),
+    "logistic-modified-huber": (
+        lambda: _moons(40, 0),
+        lambda: IWLogisticRegression(
+            loss="modified_huber", optimizer=_iw(0.02), **_fixed(batch_size="full")
+        ),
+    ),
+    "mlp-minibatch": (
+        lambda: _moons(40, 1),
+        lambda: IWMLPClassifier(
+            (4,), activation="tanh", optimizer=_iw(0.05), **_fixed(batch_size=16)
+        ),
+    ),
+    # Stopping on the training loss: some runs without a never-active sample go on
+    # where the full run stopped.
+    "mlp-loss-stop": (
+        lambda: _blobs(40, 2, 0),
+        lambda: IWMLPClassifier(
+            (3,),
+            activation="tanh",
+            optimizer=_iw(0.05),
+            **_fixed(batch_size=16, max_iter=20, n_iter_no_change=2, tol=0.01),
+        ),
+    ),
+}
+
+
+def brute_force_decisions(estimator, X, y, sample_weight=None) -> np.ndarray:
+    """Decision value at each sample of a clone refitted without it."""
+    values = []
+    for k in range(len(y)):
+        keep = np.arange(len(y)) != k
+        weight = None if sample_weight is None else sample_weight[keep]
+        model = clone(estimator).fit(X[keep], y[keep], sample_weight=weight)
+        values.append(model.decision_function(X[k : k + 1])[0])
+    return np.array(values)
+
+
+@pytest.fixture(scope="module", params=list(REPLAY_CASES))
+def replay_case(request):
+    make_data, make_estimator = REPLAY_CASES[request.param]
+    X, y = make_data()
+    estimator = make_estimator()
+    return request.param, X, y, estimator, leave_one_out(estimator, X, y)
+
+
+def test_replay_equals_brute_force_refits(replay_case):
+    name, X, y, estimator, result = replay_case
+    assert result.reason is None
+    expected = brute_force_decisions(estimator, X, y)
+    np.testing.assert_allclose(result.decision, expected, rtol=0, atol=1e-9)
+    labels = np.unique(y)
+    if expected.ndim == 1:
+        expected_labels = labels[(expected > 0).astype(int)]
+    else:
+        expected_labels = labels[expected.argmax(axis=1)]
+    np.testing.assert_array_equal(result.predictions, expected_labels)
+    assert result.error == np.mean(expected_labels != y)
+    # Only the ever-active samples are re-run, from the epoch they first acted in.
+    final = result.estimator
+    start, _ = _start_epochs(final)
+    assert result.n_replayed == (start >= 0).sum() < len(y)
+    epochs = final.max_iter - start[start >= 0]
+    assert result.cost_fraction == pytest.approx(epochs.sum() / (len(y) * final.max_iter))
+    assert 0 < result.cost_fraction < 1
+    # The fit on all the data is an ordinary fit.
+    np.testing.assert_array_equal(
+        final.decision_function(X), clone(estimator).fit(X, y).decision_function(X)
+    )
+
+
+def test_replay_covers_moved_stopping_epochs(replay_case):
+    """With stopping on the training loss, the run without a never-active sample may go
+    on where the full run stopped: it is replayed from the end (the brute-force
+    comparison above checks the result)."""
+    name, _, _, _, result = replay_case
+    if name != "mlp-loss-stop":
+        pytest.skip("only the loss-stop case moves stopping epochs")
+    final = result.estimator
+    start, _ = _start_epochs(final)
+    assert final.n_iter_ < final.max_iter
+    goes_on = (final.activation_epoch_ < 0) & (start == final.n_iter_)
+    assert goes_on.sum() >= 1
+
+
+def test_replay_in_parallel_equals_sequential():
+    make_data, make_estimator = REPLAY_CASES["logistic-minibatch"]
+    X, y = make_data()
+    one = leave_one_out(make_estimator(), X, y, n_jobs=1)
+    two = leave_one_out(make_estimator(), X, y, n_jobs=2)
+    np.testing.assert_array_equal(one.decision, two.decision)
+    assert (one.error, one.n_replayed, one.cost_fraction) == (
+        two.error,
+        two.n_replayed,
+        two.cost_fraction,
+    )
+
+
+def test_replay_with_sample_weight():
+    X, y = _blobs(40, 2, 4)
+    weight = np.random.RandomState(0).uniform(0.5, 2.0, len(y))
+    estimator = IWLogisticRegression(optimizer=_iw(0.02), **_fixed(batch_size=16))
+    result = leave_one_out(estimator, X, y, sample_weight=weight)
+    expected = brute_force_decisions(estimator, X, y, weight)
+    np.testing.assert_allclose(result.decision, expected, rtol=0, atol=1e-9)
+
+
+def test_replay_of_a_pipeline_is_the_last_steps_on_fixed_preprocessing():
+    X, y = _blobs(40, 2, 5)
+    X = 3.0 * X + 1.0
+    clf = IWLogisticRegression(optimizer=_iw(0.02), **_fixed(batch_size=16))
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", clf)])
+    result = leave_one_out(pipe, X, y)
+    scaled = StandardScaler().fit_transform(X)
+    np.testing.assert_allclose(
+        result.decision, brute_force_decisions(clf, scaled, y), rtol=0, atol=1e-9
+    )
+    assert isinstance(result.estimator, Pipeline)
+    np.testing.assert_array_equal(result.estimator.predict(X), clone(pipe).fit(X, y).predict(X))
+
+
+def test_without_the_lemma_every_sample_is_refitted():
+    X, y = _blobs(30, 2, 6)
+    estimator = IWLogisticRegression(optimizer="adam", **_fixed(batch_size=10, max_iter=5))
+    result = leave_one_out(estimator, X, y)
+    assert result.reason == "the optimizer is not 'importance_weights'"
+    assert result.n_replayed == len(y) and result.cost_fraction == 1.0
+    np.testing.assert_allclose(
+        result.decision, brute_force_decisions(estimator, X, y), rtol=0, atol=1e-12
+    )
+
+
+def test_activation_epochs_and_reasons():
+    X, y = _blobs(40, 2, 0)
+    est = IWLogisticRegression(optimizer=_iw(0.02), **_fixed(batch_size=16)).fit(X, y)
+    epochs = est.activation_epoch_
+    assert epochs.shape == (40,) and epochs.min() >= -1 and epochs.max() < est.n_iter_
+    np.testing.assert_array_equal(est.support_, np.flatnonzero(epochs >= 0))
+    assert est.loo_reason_ == {"bound": None, "estimate": None, "replay": None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        dropout = IWMLPClassifier(
+            (4,), dropout=0.2, optimizer=_iw(0.02), **_fixed(batch_size=16)
+        ).fit(X, y)
+    reason = dropout.loo_reason_["replay"]
+    assert reason.startswith("dropout masks")
+    with pytest.warns(UserWarning, match=f"loo_estimate_ is NaN: {reason}"):
+        assert np.isnan(dropout.loo_estimate_)
+    adam = IWLogisticRegression(optimizer="adam", **_fixed()).fit(X, y)
+    assert set(adam.loo_reason_.values()) == {"the optimizer is not 'importance_weights'"}
