@@ -23,7 +23,7 @@ from sklearn_iw import (
     LOOBoundSearchCV,
     loo_bound_scorer,
 )
-from sklearn_iw.model_selection import _rank
+from sklearn_iw.model_selection import _rank, leave_one_out, loo_estimate_scorer
 from sklearn_iw.solvers import ImportanceWeights
 
 # Iris (150 samples, one full batch): bounds differ across this grid, with one exact tie.
@@ -58,7 +58,7 @@ def manual_loop(estimator, grid, X, y):
 @pytest.fixture(scope="module")
 def fitted(data):
     X, y = data
-    search = LOOBoundSearchCV(iw_logistic(), GRID).fit(X, y)
+    search = LOOBoundSearchCV(iw_logistic(), GRID, criterion="bound").fit(X, y)
     return search, manual_loop(iw_logistic(), GRID, X, y)
 
 
@@ -242,8 +242,10 @@ def test_nan_bound_is_a_clear_error(data):
     mlp = IWMLPClassifier((4,), dropout=0.5, max_iter=2, random_state=0)
     with pytest.raises(ValueError, match=r"candidate 1/1 \(\(default parameters\)\).*dropout"):
         LOOBoundSearchCV(mlp, {}).fit(X, y)
-    with pytest.raises(ValueError, match="LogisticRegression has no loo_bound_"):
+    with pytest.raises(ValueError, match="LogisticRegression has no loo_estimate_"):
         LOOBoundSearchCV(LogisticRegression(), {"C": [1.0]}).fit(X, y)
+    with pytest.raises(ValueError, match="LogisticRegression has no loo_bound_"):
+        LOOBoundSearchCV(LogisticRegression(), {"C": [1.0]}, criterion="bound").fit(X, y)
 
 
 def test_failed_fits_follow_error_score(data):
@@ -276,7 +278,7 @@ def test_fit_params_and_verbose(data, capsys):
     assert search.cv_results_["mean_test_score"].dtype == np.float64
     out = capsys.readouterr().out
     assert "Fitting 1 model for each of 1 candidates, totalling 1 fits" in out
-    assert "[LOO 1/1] END optimizer__p=0.05; loo_bound=" in out
+    assert "[LOO 1/1] END optimizer__p=0.05; loo_estimate=" in out
 
 
 def test_scorer_in_grid_search_cv(data):
@@ -321,3 +323,45 @@ def test_unfitted_search_delegation_checks(data):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not hasattr(search, "transform")
+
+
+def test_criterion_estimate_ranks_by_the_estimate(data):
+    X, y = data
+    search = LOOBoundSearchCV(iw_logistic(), GRID).fit(X, y)
+    models = [clone(iw_logistic()).set_params(**p).fit(X, y) for p in ParameterGrid(GRID)]
+    estimates = np.array([m.loo_estimate_ for m in models])
+    results = search.cv_results_
+    np.testing.assert_array_equal(results["loo_estimate"], estimates)
+    np.testing.assert_array_equal(results["loo_bound"], [m.loo_bound_ for m in models])
+    np.testing.assert_array_equal(results["mean_test_score"], 1 - estimates)
+    assert np.isnan(results["loo_replay"]).all() and "replay_cost_fraction" not in results
+    assert estimates[search.best_index_] == estimates.min()
+    assert search.best_score_ == 1 - estimates.min()
+
+
+def test_criterion_replay_ranks_by_the_exact_leave_one_out_error(data):
+    X, y = data
+    X, y = X[::3], y[::3]  # 50 samples, one full batch
+    grid = {"optimizer__p": [0.02, 0.1]}
+    search = LOOBoundSearchCV(iw_logistic(max_iter=5), grid, criterion="replay").fit(X, y)
+    results = search.cv_results_
+    for index, params in enumerate(ParameterGrid(grid)):
+        replay = leave_one_out(iw_logistic(max_iter=5).set_params(**params), X, y)
+        assert results["loo_replay"][index] == replay.error
+        assert results["replay_cost_fraction"][index] == replay.cost_fraction
+        assert results["mean_test_score"][index] == 1 - replay.error
+    best = np.argmin(results["loo_replay"])
+    assert search.best_index_ == best or results["loo_replay"][search.best_index_] == min(
+        results["loo_replay"]
+    )
+    # The kept model is the replay's fit on all the data.
+    model = iw_logistic(max_iter=5).set_params(**search.best_params_).fit(X, y)
+    np.testing.assert_array_equal(search.decision_function(X), model.decision_function(X))
+
+
+def test_estimate_scorer(data):
+    X, y = data
+    clf = iw_logistic(max_iter=5).fit(X, y)
+    assert loo_estimate_scorer(clf, X, y) == 1 - clf.loo_estimate_
+    with pytest.raises(TypeError, match="LogisticRegression has no loo_estimate_"):
+        loo_estimate_scorer(LogisticRegression().fit(X, y), X, y)
