@@ -1,24 +1,29 @@
-"""Model selection by the leave-one-out bound against 5-fold cross-validation.
+"""Model selection by leave-one-out (estimate, bound, replay) against 5-fold cross-validation.
 
-On breast_cancer, digits and wine (stratified 75/25 split, fixed seed), the same grid of
+On five data sets (breast_cancer, digits, wine, iris and a noisy two-moons set: nonlinear
+with overlapping classes; stratified 75/25 split, fixed seed), the same grid of
 IWMLPClassifier settings (optimizer C, margin scale p, hidden size; StandardScaler in a
-Pipeline) is searched by LOOBoundSearchCV (one fit per candidate) and by
-GridSearchCV(cv=5) (five fits per candidate and a refit), with the same n_jobs. Measured:
-wall and CPU time of each search (the anchor is GridSearchCV; the CPU time of this process
-is meaningful with n_jobs=1 and robust to other load on the machine), held-out accuracy of
-each one's chosen model, and the Spearman rank correlation across the grid between each
-candidate's ``loo_bound_`` (and its 5-fold CV error) and its held-out error (each
-candidate refitted on the 75% outside the timed searches).
+Pipeline) is searched by LOOBoundSearchCV (one fit per candidate) with
+``criterion='estimate'`` and ``'bound'``, and by GridSearchCV(cv=5) (five fits per
+candidate and a refit), sequentially. On the two smallest sets (wine, iris) the search
+with ``criterion='replay'`` (exact leave-one-out) runs too, with its cost as a fraction of
+n refits. Measured: wall time of each search (the anchor is GridSearchCV), held-out
+accuracy of each one's chosen model, the Spearman correlation across the grid between
+each criterion and the held-out error (each candidate refitted on the 75% outside the
+timed searches), and the share of a fit's time that ``loo_estimate_`` takes (its
+per-step and final parts, timed inside the estimate search).
 
-Targets: time ratio <= 0.25; chosen model within 1 accuracy point of CV's.
+Targets: 'estimate' within 1 accuracy point of CV's choice on every set, at <= 0.3x its
+wall time; 'replay' cost fraction <= 0.5; the estimate <= 30% of a fit.
 
 Usage: python benchmarks/bench_model_selection.py [--threads 1] [--n-jobs 1]
-       [--datasets breast_cancer digits wine] [--max-iter 50]
+       [--datasets breast_cancer digits wine iris moons] [--max-iter 50]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 import warnings
 
@@ -26,31 +31,44 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 from sklearn.base import clone
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine, make_moons
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, ParameterGrid, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+import sklearn_iw.estimators._loo as loo_module
 from sklearn_iw import IWMLPClassifier, LOOBoundSearchCV
 from sklearn_iw.solvers import ImportanceWeights
 
-DATASETS = {"breast_cancer": load_breast_cancer, "digits": load_digits, "wine": load_wine}
 
-# Full batches keep most samples inactive (with minibatches nearly every digit is active
-# at some step and the bound is ~0.95); margins from under-fitting (p=0.005 in 50 epochs)
-# to many active samples (p=0.1 with C=0.01).
+def _moons():
+    return make_moons(600, noise=0.35, random_state=0)
+
+
+DATASETS = {
+    "breast_cancer": lambda: load_breast_cancer(return_X_y=True),
+    "digits": lambda: load_digits(return_X_y=True),
+    "wine": lambda: load_wine(return_X_y=True),
+    "iris": lambda: load_iris(return_X_y=True),
+    "moons": _moons,
+}
+# The sets on which the exact replay runs too.
+REPLAY_SETS = ("wine", "iris")
+
+# Full batches; margins from under-fitting (p=0.005 in 50 epochs) to many active
+# samples (p=0.1 with C=0.01).
 GRID = {
     "clf__optimizer__p": [0.005, 0.02, 0.05, 0.1],
     "clf__optimizer__C": [0.01, 1.0],
     "clf__hidden_layer_sizes": [(16,), (128,)],
 }
+# The functions behind loo_estimate_: per step (span, margins) and at the end.
+ESTIMATE_PARTS = ("span_self_influence", "margins", "loo_margins")
 
 
 def make_pipeline(max_iter: int, device: str) -> Pipeline:
-    # n_iter_no_change=max_iter: a fixed number of epochs. When the loss-based stopping
-    # rule fires, every sample whose removal could move the stopping epoch counts as an
-    # error in the bound, which then says little.
+    # n_iter_no_change=max_iter: a fixed number of epochs, as a grid over p and C means.
     clf = IWMLPClassifier(
         optimizer=ImportanceWeights(),
         batch_size="full",
@@ -62,47 +80,109 @@ def make_pipeline(max_iter: int, device: str) -> Pipeline:
     return Pipeline([("scale", StandardScaler()), ("clf", clf)])
 
 
+class PartTimer:
+    """Wraps the estimate's functions in the LOO module and sums their time."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.originals = {name: getattr(loo_module, name) for name in ESTIMATE_PARTS}
+
+    def __enter__(self):
+        for name, function in self.originals.items():
+            setattr(loo_module, name, self._timed(function))
+        return self
+
+    def __exit__(self, *exc):
+        for name, function in self.originals.items():
+            setattr(loo_module, name, function)
+
+    def _timed(self, function):
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        return timed
+
+
+def timed_search(search, X, y):
+    start = time.perf_counter()
+    search.fit(X, y)
+    return search, time.perf_counter() - start
+
+
 def run_dataset(name: str, args) -> dict:
-    X, y = DATASETS[name](return_X_y=True)
+    X, y = DATASETS[name]()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=0
     )
     pipe = make_pipeline(args.max_iter, args.device)
     clone(pipe).set_params(clf__max_iter=2).fit(X_train, y_train)  # warm-up, not timed
 
-    start, cpu_start = time.perf_counter(), time.process_time()
-    loo = LOOBoundSearchCV(pipe, GRID, n_jobs=args.n_jobs).fit(X_train, y_train)
-    loo_seconds, loo_cpu = time.perf_counter() - start, time.process_time() - cpu_start
-
-    start, cpu_start = time.perf_counter(), time.process_time()
-    cv = GridSearchCV(pipe, GRID, cv=5, n_jobs=args.n_jobs).fit(X_train, y_train)
-    cv_seconds, cv_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    with PartTimer() as timer:
+        estimate, estimate_s = timed_search(
+            LOOBoundSearchCV(pipe, GRID, n_jobs=args.n_jobs), X_train, y_train
+        )
+    fit_s = estimate.cv_results_["mean_fit_time"].sum()
+    bound, bound_s = timed_search(
+        LOOBoundSearchCV(pipe, GRID, criterion="bound", n_jobs=args.n_jobs), X_train, y_train
+    )
+    cv, cv_s = timed_search(GridSearchCV(pipe, GRID, cv=5, n_jobs=args.n_jobs), X_train, y_train)
+    replay = None
+    if name in REPLAY_SETS and not args.no_replay:
+        search = LOOBoundSearchCV(pipe, GRID, criterion="replay", n_jobs=args.n_jobs)
+        replay, replay_s = timed_search(search, X_train, y_train)
+        # Brute force: n refits per candidate, each costing about one fit of the search.
+        brute_s = len(y_train) * bound.cv_results_["mean_fit_time"].sum()
 
     # Held-out error of every candidate, trained on the whole 75% (not timed).
-    held_out = []
-    for params in ParameterGrid(GRID):
-        model = clone(pipe).set_params(**params).fit(X_train, y_train)
-        held_out.append(1.0 - model.score(X_test, y_test))
-    held_out = np.array(held_out)
-    bounds = loo.cv_results_["loo_bound"]
-    cv_errors = 1.0 - cv.cv_results_["mean_test_score"]
-    return {
+    held_out = np.array(
+        [
+            1.0 - clone(pipe).set_params(**params).fit(X_train, y_train).score(X_test, y_test)
+            for params in ParameterGrid(GRID)
+        ]
+    )
+    row = {
         "dataset": name,
         "n_train": len(y_train),
-        "loo_s": loo_seconds,
-        "cv_s": cv_seconds,
-        "loo_cpu": loo_cpu,
-        "cv_cpu": cv_cpu,
-        "loo_acc": loo.score(X_test, y_test),
+        "cv_s": cv_s,
+        "estimate_s": estimate_s,
+        "bound_s": bound_s,
         "cv_acc": cv.score(X_test, y_test),
+        "estimate_acc": estimate.score(X_test, y_test),
+        "bound_acc": bound.score(X_test, y_test),
         "best_acc": 1.0 - held_out.min(),
-        "rho_bound": spearmanr(bounds, held_out).statistic,
-        "rho_cv": spearmanr(cv_errors, held_out).statistic,
-        "loo_params": loo.best_params_,
-        "cv_params": cv.best_params_,
-        "bounds": bounds,
+        "estimate_share": timer.seconds / (fit_s - timer.seconds),
+        "rho_estimate": spearmanr(estimate.cv_results_["loo_estimate"], held_out).statistic,
+        "rho_bound": spearmanr(bound.cv_results_["loo_bound"], held_out).statistic,
+        "rho_cv": spearmanr(1.0 - cv.cv_results_["mean_test_score"], held_out).statistic,
+        "choices": {
+            "estimate": estimate.best_params_,
+            "bound": bound.best_params_,
+            "cv": cv.best_params_,
+        },
+        "columns": {
+            "estimate": estimate.cv_results_["loo_estimate"],
+            "bound": bound.cv_results_["loo_bound"],
+            "cv": 1.0 - cv.cv_results_["mean_test_score"],
+        },
         "held_out": held_out,
     }
+    if replay is not None:
+        fractions = replay.cv_results_["replay_cost_fraction"]
+        row.update(
+            replay_s=replay_s,
+            replay_acc=replay.score(X_test, y_test),
+            replay_fraction=(fractions.min(), fractions.mean(), fractions.max()),
+            replay_time_fraction=(replay_s - bound_s) / brute_s,
+            rho_replay=spearmanr(replay.cv_results_["loo_replay"], held_out).statistic,
+        )
+        row["choices"]["replay"] = replay.best_params_
+        row["columns"]["replay"] = replay.cv_results_["loo_replay"]
+    return row
 
 
 def short(params: dict) -> str:
@@ -113,11 +193,12 @@ def short(params: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--n-jobs", type=int, default=None, help="n_jobs of both searches")
+    parser.add_argument("--n-jobs", type=int, default=None, help="n_jobs of every search")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--max-iter", type=int, default=50, help="epochs per fit")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--details", action="store_true", help="print bound/error per candidate")
+    parser.add_argument("--no-replay", action="store_true", help="skip the replay searches")
+    parser.add_argument("--details", action="store_true", help="print every candidate")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -131,26 +212,47 @@ def main() -> None:
     rows = [run_dataset(name, args) for name in args.datasets]
 
     print(
-        "| dataset | n_train | GridSearchCV(cv=5) s (anchor) | LOOBoundSearchCV s | time ratio "
-        "| CPU s, CV / LOO | CPU ratio | CV test acc | LOO test acc | Δ acc (points) "
-        "| best in grid | Spearman(loo_bound, test err) | Spearman(CV err, test err) |"
+        "| dataset | n_train | CV s (anchor) | estimate s | ratio | bound s | ratio "
+        "| CV acc | estimate acc | Δ (points) | bound acc | Δ (points) | best in grid "
+        "| ρ estimate | ρ bound | ρ CV | estimate share of a fit |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---" * 17 + "|")
     for r in rows:
         print(
-            f"| {r['dataset']} | {r['n_train']} | {r['cv_s']:.1f} | {r['loo_s']:.1f} "
-            f"| {r['loo_s'] / r['cv_s']:.2f} | {r['cv_cpu']:.1f} / {r['loo_cpu']:.1f} "
-            f"| {r['loo_cpu'] / r['cv_cpu']:.2f} | {100 * r['cv_acc']:.1f} "
-            f"| {100 * r['loo_acc']:.1f} | {100 * (r['loo_acc'] - r['cv_acc']):+.1f} "
-            f"| {100 * r['best_acc']:.1f} | {r['rho_bound']:.2f} | {r['rho_cv']:.2f} |"
+            f"| {r['dataset']} | {r['n_train']} | {r['cv_s']:.1f} | {r['estimate_s']:.1f} "
+            f"| {r['estimate_s'] / r['cv_s']:.2f} | {r['bound_s']:.1f} "
+            f"| {r['bound_s'] / r['cv_s']:.2f} | {100 * r['cv_acc']:.1f} "
+            f"| {100 * r['estimate_acc']:.1f} | {100 * (r['estimate_acc'] - r['cv_acc']):+.1f} "
+            f"| {100 * r['bound_acc']:.1f} | {100 * (r['bound_acc'] - r['cv_acc']):+.1f} "
+            f"| {100 * r['best_acc']:.1f} | {r['rho_estimate']:.2f} | {r['rho_bound']:.2f} "
+            f"| {r['rho_cv']:.2f} | {100 * r['estimate_share']:.0f}% |"
         )
+    replays = [r for r in rows if "replay_s" in r]
+    if replays:
+        print(
+            "\n| dataset | replay search s | ratio to CV | replay acc | Δ (points) "
+            "| cost fraction (epochs re-run / n refits: min, mean, max) "
+            "| replay time / brute-force time | ρ replay |"
+        )
+        print("|---" * 8 + "|")
+        for r in replays:
+            low, mean, high = r["replay_fraction"]
+            print(
+                f"| {r['dataset']} | {r['replay_s']:.1f} | {r['replay_s'] / r['cv_s']:.2f} "
+                f"| {100 * r['replay_acc']:.1f} | {100 * (r['replay_acc'] - r['cv_acc']):+.1f} "
+                f"| {low:.2f}, {mean:.2f}, {high:.2f} | {r['replay_time_fraction']:.2f} "
+                f"| {r['rho_replay']:.2f} |"
+            )
     print()
     for r in rows:
-        loo_chose, cv_chose = short(r["loo_params"]), short(r["cv_params"])
-        print(f"{r['dataset']}: LOO chose {loo_chose}; CV chose {cv_chose}")
+        choices = "; ".join(f"{k} chose {short(v)}" for k, v in r["choices"].items())
+        print(f"{r['dataset']}: {choices}")
         if args.details:
-            for params, b, e in zip(ParameterGrid(GRID), r["bounds"], r["held_out"], strict=True):
-                print(f"    {short(params):24s} loo_bound {b:.3f}  test error {e:.3f}")
+            names = list(r["columns"])
+            print("    " + " ".join(f"{n:>9}" for n in names) + "  test err  candidate")
+            for i, params in enumerate(ParameterGrid(GRID)):
+                values = " ".join(f"{r['columns'][n][i]:9.3f}" for n in names)
+                print(f"    {values}  {r['held_out'][i]:8.3f}  {short(params)}")
 
 
 if __name__ == "__main__":
