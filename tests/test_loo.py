@@ -210,3 +210,17 @@ def test_activation_epochs_and_reasons():
         assert np.isnan(dropout.loo_estimate_)
     adam = IWLogisticRegression(optimizer="adam", **_fixed()).fit(X, y)
     assert set(adam.loo_reason_.values()) == {"the optimizer is not 'importance_weights'"}
+
+
+def test_estimate_refuses_too_many_active_samples(monkeypatch):
+    from sklearn_iw.estimators import _loo
+
+    X, y = _blobs(40, 2, 0)
+    monkeypatch.setattr(_loo, "MAX_ACTIVE_FOR_ESTIMATE", 3)
+    est = IWLogisticRegression(optimizer=_iw(0.02), **_fixed(batch_size=16)).fit(X, y)
+    assert len(est.support_) > 3
+    reason = est.loo_reason_["estimate"]
+    assert reason.startswith(f"{len(est.support_)} samples were active, more than the 3")
+    assert est.loo_reason_["bound"] is None and np.isfinite(est.loo_bound_)
+    with pytest.warns(UserWarning, match="loo_estimate_ is NaN: .* samples were active"):
+        assert np.isnan(est.loo_estimate_)

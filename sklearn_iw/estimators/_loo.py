@@ -42,6 +42,9 @@ from ..solvers._influence import InfluenceAccumulator, loo_margins, margins, spa
 from ._engine import TensorData, eval_forward
 
 NOT_IMPORTANCE_WEIGHTS = "the optimizer is not 'importance_weights'"
+# The estimate's jackknife factors an |A| x |A| matrix of the ever-active samples: beyond
+# this many (128 MiB in float64) it is not computed.
+MAX_ACTIVE_FOR_ESTIMATE = 4096
 
 
 def lemma_obstacle(estimator, incremental: bool, n_train: int) -> str | None:
@@ -334,6 +337,14 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
     estimator.loo_influence_ = np.zeros(len(train))
     estimator._loo_estimate = math.nan
     if obstacle is not None:
+        return
+    n_active = len(estimator.support_)
+    if n_active > MAX_ACTIVE_FOR_ESTIMATE:
+        estimator.loo_reason_["estimate"] = (
+            f"{n_active} samples were active, more than the {MAX_ACTIVE_FOR_ESTIMATE} whose "
+            "jackknife matrix the estimate factors (full batches or smaller margins p keep "
+            "fewer samples active)"
+        )
         return
     net.module_.eval()
     estimate = loo_margins(net.module_, net.criterion_, train.X, train.y, recorder.influence_)
