@@ -1,7 +1,7 @@
 """Short real demo: the three estimators on data shipped with scikit-learn, several optimizers.
 
 Run with ``make demo``. Prints test accuracy, epochs, fit time and (for importance weights)
-the leave-one-out bound of each combination next to scikit-learn's own LogisticRegression /
+the leave-one-out bound and estimate of each combination next to scikit-learn's own LogisticRegression /
 MLPClassifier on the same split, and the LSTM reading the digits row by row. A first
 small fit warms torch up, so that the times are those of the fits themselves.
 """
@@ -32,15 +32,20 @@ def run(name, estimator, X_train, X_test, y_train, y_test, scale=True) -> str:
     fitted = model[-1]
     epochs = np.max(getattr(fitted, "n_iter_", 0))
     accuracy = model.score(X_test, y_test)
-    bound = f"{fitted.loo_bound_:.3f}" if hasattr(fitted, "support_") else ""
-    return f"{name:<40} {accuracy:>8.3f} {epochs:>7} {seconds:>8.2f} {bound:>10}"
+    iw = hasattr(fitted, "support_")
+    bound = f"{fitted.loo_bound_:.3f}" if iw else ""
+    estimate = f"{fitted.loo_estimate_:.3f}" if iw else ""
+    return f"{name:<40} {accuracy:>8.3f} {epochs:>7} {seconds:>8.2f} {bound:>10} {estimate:>9}"
 
 
 def main() -> None:
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     X, y = load_breast_cancer(return_X_y=True)
     IWMLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(X[:50], y[:50])
-    print(f"{'model / optimizer':<40} {'test acc':>8} {'epochs':>7} {'fit s':>8} {'LOO bound':>10}")
+    print(
+        f"{'model / optimizer':<40} {'test acc':>8} {'epochs':>7} {'fit s':>8} "
+        f"{'LOO bound':>10} {'LOO est.':>9}"
+    )
     split = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
     print("-- breast_cancer (569 x 30, 2 classes)")
     print(run("sklearn LogisticRegression", LogisticRegression(), *split))

@@ -92,27 +92,7 @@ def loo_bound_scorer(estimator, X=None, y=None):
     :class:`LOOBoundSearchCV` with ``criterion='bound'`` gets the same ranking from a
     single fit per candidate.
 
-    Parameters
-    ----------
-    estimator : estimator
-        A fitted importance-weights classifier (``IWLogisticRegression``,
-        ``IWMLPClassifier``, ...) or a :class:`~sklearn.pipeline.Pipeline` whose last
-        step is one; the bound is read from that last step.
-    X : object, default=None
-        Ignored.
-    y : object, default=None
-        Ignored.
-
-    Returns
-    -------
-    score : float
-        ``1 - loo_bound_`` in [0, 1]; NaN, with the estimator's warning saying why,
-        where the bound does not hold (another optimizer, dropout, early stopping, ...).
-
-    Raises
-    ------
-    TypeError
-        If the (last step of the) estimator has no ``loo_bound_``.
+    {parameters}
 
     See Also
     --------
@@ -131,8 +111,8 @@ def loo_bound_scorer(estimator, X=None, y=None):
     >>> 0.0 <= loo_bound_scorer(clf, X, y) <= 1.0
     True
     >>> search = GridSearchCV(
-    ...     clf, {"optimizer__C": [0.1, 1.0]}, cv=3,
-    ...     scoring={"loo": loo_bound_scorer, "accuracy": "accuracy"}, refit="loo",
+    ...     clf, {{"optimizer__C": [0.1, 1.0]}}, cv=3,
+    ...     scoring={{"loo": loo_bound_scorer, "accuracy": "accuracy"}}, refit="loo",
     ... ).fit(X, y)
     >>> sorted(k for k in search.cv_results_ if k.startswith("mean_test"))
     ['mean_test_accuracy', 'mean_test_loo']
@@ -148,11 +128,33 @@ def loo_estimate_scorer(estimator, X=None, y=None):
     training set (not a bound; see ``docs/importance_weights.md`` for its measured
     accuracy). ``X`` and ``y`` are ignored.
 
-    Parameters
+    {parameters}
+
+    Examples
+    --------
+    Next to the held-out accuracy of each split of a cross-validation:
+
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.model_selection import cross_validate
+    >>> from sklearn_iw import IWMLPClassifier, loo_estimate_scorer
+    >>> X, y = make_classification(120, n_features=5, random_state=0)
+    >>> mlp = IWMLPClassifier((8,), batch_size="full", max_iter=20, random_state=0)
+    >>> scores = cross_validate(
+    ...     mlp, X, y, cv=2, scoring={{"loo": loo_estimate_scorer, "accuracy": "accuracy"}}
+    ... )
+    >>> bool(((scores["test_loo"] >= 0) & (scores["test_loo"] <= 1)).all())
+    True
+    """
+    return 1.0 - float(_scorer_target(estimator, "estimate").loo_estimate_)
+
+
+_SCORER_PARAMETERS = """\
+Parameters
     ----------
     estimator : estimator
-        A fitted importance-weights classifier or a :class:`~sklearn.pipeline.Pipeline`
-        whose last step is one.
+        A fitted importance-weights classifier (``IWLogisticRegression``,
+        ``IWMLPClassifier``, ...) or a :class:`~sklearn.pipeline.Pipeline` whose last
+        step is one; ``loo_{quantity}_`` is read from that last step.
     X : object, default=None
         Ignored.
     y : object, default=None
@@ -161,27 +163,18 @@ def loo_estimate_scorer(estimator, X=None, y=None):
     Returns
     -------
     score : float
-        ``1 - loo_estimate_``; NaN, with the estimator's warning saying why, where the
-        estimate is not available.
+        ``1 - loo_{quantity}_``; NaN, with the estimator's warning saying why, where it
+        is not available (another optimizer, dropout, early stopping, ...).
 
     Raises
     ------
     TypeError
-        If the (last step of the) estimator has no ``loo_estimate_``.
+        If the (last step of the) estimator has no ``loo_{quantity}_``."""
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn_iw import IWLogisticRegression, loo_estimate_scorer
-    >>> from sklearn_iw.solvers import ImportanceWeights
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = IWLogisticRegression(
-    ...     optimizer=ImportanceWeights(p=0.02), max_iter=10, random_state=0
-    ... ).fit(X, y)
-    >>> 0.0 <= loo_estimate_scorer(clf, X, y) <= 1.0
-    True
-    """
-    return 1.0 - float(_scorer_target(estimator, "estimate").loo_estimate_)
+for _scorer, _quantity in ((loo_bound_scorer, "bound"), (loo_estimate_scorer, "estimate")):
+    _scorer.__doc__ = _scorer.__doc__.format(
+        parameters=_SCORER_PARAMETERS.format(quantity=_quantity)
+    )
 
 
 def _format_params(params: dict) -> str:
