@@ -110,8 +110,8 @@ class Checkpoint:
     history : list of dict
         The history rows of the epochs before.
     stopping : dict of str to torch.Tensor
-        The stopping rule of every run without one sample (``best``, ``misses``: entry k
-        is the run without sample k, the last entry the full run).
+        The stopping rule of every run without one sample (``best``, ``misses``,
+        ``stopped_at``: entry k is the run without sample k, the last entry the full run).
     """
 
     epoch: int
@@ -126,17 +126,16 @@ class Checkpoint:
     def without(self, k: int) -> Checkpoint:
         """This state as the run without sample ``k`` has it (which equals the full run's
         in all but k's memory and the stopping rule, while k was never active)."""
-        keep = lambda t: torch.cat([t[:k], t[k + 1 :]])  # noqa: E731
         stopping = {
-            name: torch.cat([keep(t[:-1]), t[k : k + 1]]) for name, t in self.stopping.items()
+            name: torch.cat([_drop(t[:-1], k), t[k : k + 1]]) for name, t in self.stopping.items()
         }
-        memory = {name: keep(t) for name, t in self.sample_memory.items()}
+        memory = {name: _drop(t, k) for name, t in self.sample_memory.items()}
         return replace(self, sample_memory=memory, stopping=stopping)
 
 
-def _state_copy(state):
-    """A deep copy of a state dict whose tensors are detached clones."""
-    return copy.deepcopy(state)
+def _drop(t: torch.Tensor, k: int) -> torch.Tensor:
+    """``t`` without entry ``k``."""
+    return torch.cat([t[:k], t[k + 1 :]])
 
 
 def _scheduler_of(net):
@@ -144,13 +143,14 @@ def _scheduler_of(net):
 
 
 def _capture(net, stopping: dict) -> Checkpoint:
+    """The state of ``net`` now (deep copies), with the replayed stopping rule."""
     scheduler = _scheduler_of(net)
     return Checkpoint(
         epoch=len(net.history),
-        module=_state_copy(net.module_.state_dict()),
-        optimizer=_state_copy(net.optimizer_.state_dict()),
+        module=copy.deepcopy(net.module_.state_dict()),
+        optimizer=copy.deepcopy(net.optimizer_.state_dict()),
         sample_memory={k: v.clone() for k, v in net.optimizer_.sample_memory().items()},
-        scheduler=_state_copy(scheduler.state_dict()) if scheduler is not None else None,
+        scheduler=copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None,
         generator=net.generator.get_state() if net.generator is not None else None,
         # Rows of finished epochs are not changed again: shared, copied on resume.
         history=list(net.history),
@@ -290,11 +290,11 @@ class ResumeFrom(Callback):
     def on_train_begin(self, net, **kwargs):
         state = self.checkpoint
         net.module_.load_state_dict(state.module)
-        net.optimizer_.load_state_dict(_state_copy(state.optimizer))
+        net.optimizer_.load_state_dict(copy.deepcopy(state.optimizer))
         net.optimizer_.load_sample_memory(state.sample_memory)
         scheduler = _scheduler_of(net)
         if scheduler is not None and state.scheduler is not None:
-            scheduler.load_state_dict(_state_copy(state.scheduler))
+            scheduler.load_state_dict(copy.deepcopy(state.scheduler))
         if net.generator is not None and state.generator is not None:
             net.generator.set_state(state.generator)
         net.history = History(copy.deepcopy(state.history))
