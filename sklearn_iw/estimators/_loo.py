@@ -402,9 +402,10 @@ def _outputs_at(estimator, state: dict, X) -> np.ndarray:
     return estimator._forward(X, module).cpu().numpy()
 
 
-def _replay_one(template, X, y, sample_weight, k, checkpoint, seed) -> np.ndarray:
+def _replay_one(template, X, y, sample_weight, k, checkpoint, seed) -> tuple[np.ndarray, int]:
     """Module outputs at ``X[k]`` of ``template`` trained without sample k, from
-    ``checkpoint`` (of the full run) or from scratch when it is None."""
+    ``checkpoint`` (of the full run) or from scratch when it is None, and the number of
+    epochs trained."""
     keep = np.flatnonzero(np.arange(len(y)) != k)
     estimator = clone(template)
     X_k, y_k = _safe_indexing(X, keep), y[keep]
@@ -415,7 +416,8 @@ def _replay_one(template, X, y, sample_weight, k, checkpoint, seed) -> np.ndarra
             estimator.fit(X_k, y_k, sample_weight=weight)
         else:
             estimator._resume_fit(X_k, y_k, weight, checkpoint.without(k), seed)
-    return estimator._forward(_safe_indexing(X, [k]))[0].cpu().numpy()
+    epochs = estimator.n_iter_ - (0 if checkpoint is None else checkpoint.epoch)
+    return estimator._forward(_safe_indexing(X, [k]))[0].cpu().numpy(), epochs
 
 
 def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0) -> Bunch:
@@ -457,7 +459,8 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
         ``decision`` (n_samples,) or (n_samples, n_outputs): each sample's decision
         value from the model trained without it; ``predictions``: the labels those give;
         ``error``: the leave-one-out error rate; ``n_replayed``: samples trained again;
-        ``cost_fraction``: epochs trained again over the ``n * max_iter`` of n refits;
+        ``cost_fraction``: epochs trained again over the ``n * n_iter_`` of n refits
+        (each taken to train as many epochs as the fit on all the data);
         ``estimator``: the fit on all the data; ``reason``: why every sample was
         refitted from scratch, or None.
 
@@ -497,17 +500,16 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
             outputs[k] = _outputs_at(final, state, _safe_indexing(X_final, [k]))[0]
         todo = np.flatnonzero(start >= 0)
         tasks = [(k, checkpoints[start[k]]) for k in todo]
-        epochs_run = sum(final.max_iter - start[k] for k in todo)
     else:
         todo = np.arange(n)
         tasks = [(k, None) for k in todo]
-        epochs_run = n * final.max_iter
     replayed = Parallel(n_jobs=n_jobs, verbose=verbose)(
         delayed(_replay_one)(template, X_final, y, weight, k, checkpoint, final._seed)
         for k, checkpoint in tasks
     )
-    for k, value in zip(todo, replayed, strict=True):
+    for k, (value, _) in zip(todo, replayed, strict=True):
         outputs[k] = value
+    epochs_run = sum(epochs for _, epochs in replayed)
     # The checkpoints served the replays only.
     dict(net.callbacks_)["loo"].checkpoints_ = {}
     outputs_t = torch.as_tensor(outputs)
@@ -518,7 +520,7 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
         predictions=predictions,
         error=float(np.mean(wrong.any(axis=1) if wrong.ndim > 1 else wrong)),
         n_replayed=len(todo),
-        cost_fraction=float(epochs_run / (n * final.max_iter)),
+        cost_fraction=float(epochs_run / (n * final.n_iter_)),
         estimator=fitted,
         reason=reason,
     )
