@@ -1,9 +1,10 @@
 """Short real demo: the three estimators on data shipped with scikit-learn, several optimizers.
 
 Run with ``make demo``. Prints test accuracy, epochs, fit time and (for importance weights)
-the leave-one-out bound and estimate of each combination next to scikit-learn's own LogisticRegression /
-MLPClassifier on the same split, and the LSTM reading the digits row by row. A first
-small fit warms torch up, so that the times are those of the fits themselves.
+the leave-one-out bound and estimate of each combination next to scikit-learn's own
+LogisticRegression / MLPClassifier on the same split, and the LSTM reading the digits row
+by row. A first small fit warms torch up, so that the times are those of the fits
+themselves.
 """
 
 from __future__ import annotations
