@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_array, check_consistent_length, valid
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from ..solvers import ImportanceWeights, resolve_optimizer
+from ..solvers import resolve_optimizer
 from ._base import COMMON_ATTRIBUTES_DOC, COMMON_PARAMETERS_DOC, BaseIWClassifier
 from ._layers import SeededDropout
 from ._sequences import SequenceEncoder
@@ -286,7 +286,7 @@ class IWLSTMClassifier(BaseIWClassifier):
             float(self.dropout),
             float(self.forget_bias),
             n_outputs,
-            unrolled=isinstance(resolve_optimizer(self.optimizer), ImportanceWeights),
+            unrolled=resolve_optimizer(self.optimizer).per_sample,
         )
 
     def _validate_training_data(self, X, y, reset: bool) -> tuple[np.ndarray, np.ndarray]:
