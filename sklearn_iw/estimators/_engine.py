@@ -521,7 +521,6 @@ class TrainingEngine(NeuralNet):
             "loss": loss,
             "y_pred": outputs[0].detach(),
             "sample_alpha": alpha,
-            "sample_losses": losses,
         }
 
     def _step(self, batch, **fit_params) -> dict:

@@ -161,9 +161,10 @@ def _capture(net, stopping: dict) -> Checkpoint:
 class LeaveOneOutRecorder(Callback):
     """Record what the leave-one-out quantities of an importance-weights run need.
 
-    Per sample: the epoch of its first activation (``alpha > 0``), its loss at its last
-    visit, the stopping rule of the run without it, and the sums of its influence over
-    the steps where it was active (:class:`InfluenceAccumulator`). Per epoch: the bound
+    Per sample: the epoch of its first activation (``alpha > 0``), the stopping rule of
+    the run without it (from the optimizer's record of its last loss), and the sums of
+    its influence over the steps where it was active (:class:`InfluenceAccumulator`).
+    Per epoch: the bound
     ``loo_bound = |A ∪ W ∪ U| / n`` (``A`` the samples active so far, ``W`` those the
     current model misclassifies, ``U`` those whose removal moves the epoch at which
     training stops) in the history, and, when asked, a :class:`Checkpoint` for replays.
@@ -207,7 +208,6 @@ class LeaveOneOutRecorder(Callback):
         device = train.y.device
         if len(getattr(self, "activation_epoch_", ())) != n:
             self.activation_epoch_ = torch.full((n,), -1, dtype=torch.long, device=device)
-        self.sample_losses_ = torch.zeros(n, dtype=train.weight.dtype, device=device)
         self.stopping_ = {
             "best": torch.full((n + 1,), float("inf"), dtype=torch.float64, device=device),
             "misses": torch.zeros(n + 1, dtype=torch.long, device=device),
@@ -235,19 +235,18 @@ class LeaveOneOutRecorder(Callback):
         epoch = len(net.history) - 1
         first = self.activation_epoch_[index]
         self.activation_epoch_[index] = torch.where((sample_alpha > 0) & (first < 0), epoch, first)
-        self.sample_losses_[index] = kwargs["sample_losses"].to(self.sample_losses_.dtype)
         if target.ndim == 1:  # multilabel targets have no margin (no estimate)
             step = net.optimizer_.last_step
             span = span_self_influence(step.gram, sample_alpha, step.bounds)
             _, margin_per_loss = margins(y_pred, target, net.criterion_)
             self.influence_.update(index, sample_alpha, span, step.lr, margin_per_loss)
 
-    def _replay_stopping(self, data: TensorData, epoch: int) -> torch.Tensor:
-        """Advance the stopping rule of the run and of every run without one sample;
-        return the samples whose run has, so far, stopped at another epoch than the full
-        run (the last entry)."""
+    def _replay_stopping(self, data: TensorData, losses: torch.Tensor, epoch: int) -> torch.Tensor:
+        """Advance the stopping rule of the run and of every run without one sample, from
+        each sample's loss at its visit in this epoch; return the samples whose run has,
+        so far, stopped at another epoch than the full run (the last entry)."""
         weight = data.weight.double()
-        contributions = weight * self.sample_losses_.double()
+        contributions = weight * losses.double()
         total, total_weight = contributions.sum(), weight.sum()
         without = (total - contributions) / (total_weight - weight).clamp_min(1e-300)
         scores = torch.cat([without, (total / total_weight).reshape(1)])
@@ -262,7 +261,9 @@ class LeaveOneOutRecorder(Callback):
     def on_epoch_end(self, net, dataset_train=None, **kwargs):
         if not self.recording_:
             return
-        unstable = self._replay_stopping(dataset_train, len(net.history) - 1)
+        # The optimizer keeps each sample's loss at its last visit (its per-sample memory).
+        losses = net.optimizer_.last_losses
+        unstable = self._replay_stopping(dataset_train, losses, len(net.history) - 1)
         hit = net.criterion_.correct(eval_forward(net.module_, dataset_train.X), dataset_train.y)
         counted = (self.activation_epoch_ >= 0) | ~hit | unstable
         net.history.record("loo_bound", int(counted.sum()) / len(counted))
