@@ -58,7 +58,11 @@ def make_data(source: str, n: int, seed: int = 0):
         X, y = make_classification(n, n_features=8, n_informative=4, flip_y=0.05, random_state=seed)
     elif source == "classif3":
         X, y = make_classification(
-            n, n_features=6, n_informative=4, n_classes=3, n_clusters_per_class=1,
+            n,
+            n_features=6,
+            n_informative=4,
+            n_classes=3,
+            n_clusters_per_class=1,
             random_state=seed,
         )
     elif source == "cancer":

@@ -18,13 +18,7 @@ from sklearn_iw.datasets import make_latching
 from sklearn_iw.estimators._engine import content_keys
 from sklearn_iw.estimators._sequences import SequenceEncoder, padded_sequences
 from sklearn_iw.estimators.lstm import LSTMNetwork
-from sklearn_iw.solvers import (
-    OPTIMIZERS,
-    Adam,
-    ImportanceWeights,
-    per_sample_gram,
-    per_sample_gram_functional,
-)
+from sklearn_iw.solvers import OPTIMIZERS, Adam, ImportanceWeights, per_sample_gram
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -147,45 +141,106 @@ def test_padding_never_leaks(bidirectional, num_layers):
     np.testing.assert_allclose(clf.predict_proba(longer)[:-1], together, rtol=0, atol=1e-6)
 
 
+class UnrolledLSTM(torch.nn.Module):
+    """Transcription of ``LSTMNetwork`` one sample and one step at a time (the oracle).
+
+    It shares the network's parameters and reads each sequence only up to its own
+    length, so it knows nothing of padding, masks, reversal or the fused kernel.
+    """
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, X):
+        net, hidden = self.net, self.net.hidden_size
+        lengths = [int(n) for n in X[:, :, 0].sum(dim=1)]
+        features = []
+        for i, n in enumerate(lengths):
+            x = X[i, :n, 1:]
+            for layer in net.layers:
+                directions = []
+                for d, recurrent in enumerate(layer.recurrent_gates):
+                    rows = slice(4 * hidden * d, 4 * hidden * (d + 1))
+                    weight, bias = layer.input_gates.weight[rows], layer.input_gates.bias[rows]
+                    h, c, states = x.new_zeros(hidden), x.new_zeros(hidden), [None] * n
+                    for t in range(n) if d == 0 else reversed(range(n)):
+                        pre = weight @ x[t] + bias + recurrent.weight @ h
+                        in_gate, forget_gate, cell, out_gate = pre.split(hidden)
+                        c = torch.sigmoid(forget_gate) * c + torch.sigmoid(in_gate) * torch.tanh(
+                            cell
+                        )
+                        h = torch.sigmoid(out_gate) * torch.tanh(c)
+                        states[t] = h
+                    directions.append(torch.stack(states))
+                x = torch.cat(directions, dim=1)
+            if net.readout == "mean":
+                features.append(x.mean(dim=0))
+            elif net.readout == "max":
+                features.append(x.amax(dim=0))
+            else:  # forward direction after the last step, backward after the first
+                features.append(torch.cat([x[n - 1, :hidden], x[0, hidden:]]))
+        return net.head(torch.stack(features))
+
+
+@pytest.mark.parametrize("readout", ["last", "mean", "max"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("ragged", [False, True])
-def test_training_loop_equals_fused_kernel(bidirectional, ragged):
+def test_fused_network_equals_the_unrolled_transcription(readout, bidirectional, ragged):
     torch.manual_seed(0)
-    low = 1 if ragged else 8  # equal lengths take the fused kernel's unpacked path
+    low = 1 if ragged else 8
     X = torch.as_tensor(padded_sequences(_ragged(9, dims=3, seed=2, low=low), np.float64))
-    net = LSTMNetwork(3, 4, 2, bidirectional, 0.0, 1.0, 3, unrolled=True).double()
-    trained = net.train()(X)
-    predicted = net.eval()(X)
-    torch.testing.assert_close(trained, predicted, rtol=0, atol=1e-12)
+    net = LSTMNetwork(3, 4, 2, bidirectional, 0.0, 1.0, 3, readout).double()
+    expected = UnrolledLSTM(net)(X)
+    torch.testing.assert_close(net.train()(X), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(net.eval()(X), expected, rtol=0, atol=1e-12)
 
 
 # ------------------------------------------------------------------ Gram through time
+@pytest.mark.parametrize("readout", ["last", "mean", "max"])
 @pytest.mark.parametrize(
-    ("bidirectional", "num_layers", "n_outputs"),
-    [(False, 1, 1), (False, 2, 3), (True, 1, 3), (True, 2, 1)],
-)
-def test_gram_through_time_matches_torch_func(bidirectional, num_layers, n_outputs):
+    ("bidirectional", "num_layers", "n_outputs", "ragged"),
+    [(False, 1, 1, True), (False, 2, 3, True), (True, 1, 3, True), (True, 2, 1, True),
+     (True, 2, 3, False)],
+)  # fmt: skip
+def test_gram_through_time_matches_per_sample_autograd(
+    readout, bidirectional, num_layers, n_outputs, ragged
+):
+    # The identity probe through the fused kernel against per-sample gradients of the
+    # unrolled transcription, each sample alone.
     torch.manual_seed(1)
     rng = np.random.default_rng(1)
-    seqs = _ragged(10, dims=2, seed=4, high=12)
+    seqs = _ragged(8, dims=2, seed=4, low=1 if ragged else 11, high=12)
     X = torch.as_tensor(padded_sequences(seqs, np.float64))
-    net = LSTMNetwork(2, 5, num_layers, bidirectional, 0.0, 1.0, n_outputs, unrolled=True)
+    net = LSTMNetwork(2, 3, num_layers, bidirectional, 0.0, 1.0, n_outputs, readout)
     net = net.double().train()
     if n_outputs == 1:
-        y = torch.as_tensor(rng.integers(0, 2, size=10), dtype=torch.float64)
+        y = torch.as_tensor(rng.integers(0, 2, size=8), dtype=torch.float64)
 
         def loss(out, target):
             return F.binary_cross_entropy_with_logits(out[:, 0], target, reduction="none")
     else:
-        y = torch.as_tensor(rng.integers(0, n_outputs, size=10))
+        y = torch.as_tensor(rng.integers(0, n_outputs, size=8))
 
         def loss(out, target):
             return F.cross_entropy(out, target, reduction="none")
 
-    fast, losses = per_sample_gram(net, loss, X, y)
-    oracle = per_sample_gram_functional(net, loss, X, y)
-    assert torch.linalg.norm(fast - oracle) <= 1e-9 * torch.linalg.norm(oracle)
-    torch.testing.assert_close(losses, loss(net(X), y))
+    oracle, params = UnrolledLSTM(net), list(net.parameters())
+    jac = torch.stack([
+        torch.cat([g.flatten() for g in torch.autograd.grad(
+            loss(oracle(X[i : i + 1]), y[i : i + 1]).sum(), params
+        )])
+        for i in range(8)
+    ])  # fmt: skip
+    rows, losses = per_sample_gram(net, loss, X, y, lazy=True)
+    expected = jac @ jac.T
+    assert torch.linalg.norm(rows.full() - expected) <= 1e-10 * torch.linalg.norm(expected)
+    torch.testing.assert_close(losses, loss(oracle(X), y), rtol=0, atol=1e-12)
+    # The step's weighted gradient comes from the same factors.
+    alpha = torch.as_tensor(rng.uniform(0, 1, size=8))
+    weighted = rows.weighted_gradients(alpha)
+    flat = torch.cat([weighted[p].flatten() for p in params])
+    torch.testing.assert_close(flat, alpha @ jac, rtol=0, atol=1e-12)
 
 
 # ------------------------------------------------------------------ estimator behaviour

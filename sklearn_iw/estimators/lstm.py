@@ -9,15 +9,16 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from ..solvers import resolve_optimizer
+from ..solvers import linear_call_recorder
 from ._base import COMMON_ATTRIBUTES_DOC, COMMON_PARAMETERS_DOC, BaseIWClassifier
 from ._layers import SeededDropout
 from ._sequences import SequenceEncoder
+
+READOUTS = ("last", "mean", "max")
 
 
 def _reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -34,6 +35,11 @@ def _last_step(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, index).squeeze(1)
 
 
+def _previous_step(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, T, k) shifted one step later in time, zero at the first step."""
+    return torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+
+
 @contextlib.contextmanager
 def _quiet_cudnn():
     with warnings.catch_warnings():
@@ -44,11 +50,21 @@ def _quiet_cudnn():
 class LSTMLayer(nn.Module):
     """One LSTM layer, one or two directions, whose weights are ``nn.Linear`` layers.
 
-    The gate order is torch's (input, forget, cell, output). Two forward paths compute
-    the same function: torch's fused kernel over packed sequences, and an explicit loop
-    over time steps used while training with importance weights, where every gate
-    matrix is an ``nn.Linear`` call that :func:`~sklearn_iw.solvers.per_sample_gram`
-    hooks to get the exact per-sample Gram through time.
+    The gate order is torch's (input, forget, cell, output). Every direction is one call
+    of torch's fused kernel (``torch.lstm``) over the full padded length: padding sits
+    after each sequence's last step (the backward direction reads each sequence reversed
+    within its own length), so it never reaches a real step's output, and no packing is
+    needed (packed input sends CPU runs to a per-step kernel, several times slower).
+
+    While :func:`~sklearn_iw.solvers.per_sample_gram` records a forward, the kernel gets
+    an *identity probe*: the input gates ``W_ih x_t + b`` are computed outside it by
+    ``input_gates`` (an ``nn.Linear`` call the Gram hooks see) and fed through an identity
+    input weight, so the gradient of the kernel's input is the gate pre-activation
+    gradient ``Delta_t``. With the previous outputs ``h_{t-1}`` (the kernel's output
+    sequence shifted one step) the per-sample gradient of each recurrent matrix is
+    ``sum_t outer(Delta_t, h_{t-1})``, declared to the Gram through
+    :func:`~sklearn_iw.solvers.linear_call_recorder`: the Gram through time is exact
+    without a Python loop over time.
 
     Parameters
     ----------
@@ -79,82 +95,47 @@ class LSTMLayer(nn.Module):
                 self.input_gates.bias[start - hidden_size : start] = -forget_bias
                 self.input_gates.bias[start : start + hidden_size] = forget_bias
 
-    def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor, unrolled: bool
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Outputs ``(B, T, H * dirs)`` (zero on padding) and the final states
-        ``(B, H * dirs)`` of each sequence (forward: after its last step; backward: after
-        its first step)."""
-        if unrolled:
-            return self._unrolled(x, lengths)
-        return self._fused(x, lengths)
-
-    def _unrolled(self, x, lengths):
-        hidden = self.hidden_size
-        gates = self.input_gates(x)
-        outputs, finals = [], []
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(B, T, H * dirs)`` of every step, zero on padding (``mask`` is
+        ``(B, T, 1)``, one on the real steps); the backward direction's outputs are in
+        the sequence's own order."""
+        gates_size = 4 * self.hidden_size
+        record = linear_call_recorder()
+        if record is not None:
+            gates = self.input_gates(x)
+            identity = torch.eye(gates_size, dtype=x.dtype, device=x.device)
+        zero_bias = x.new_zeros(gates_size)
+        outputs = []
         for d, recurrent in enumerate(self.recurrent_gates):
-            gates_d = gates[..., 4 * hidden * d : 4 * hidden * (d + 1)]
+            rows = slice(gates_size * d, gates_size * (d + 1))
+            if record is None:
+                inputs, weight = x, self.input_gates.weight[rows]
+                bias = self.input_gates.bias[rows]
+            else:
+                inputs, weight, bias = gates[..., rows], identity, zero_bias
             if d == 1:
-                gates_d = _reverse_within(gates_d, lengths)
-            states = []
-            h = c = None
-            # unbind, not gates_d[:, t]: each slice's backward would zero a full-size buffer.
-            for step in gates_d.unbind(dim=1):
-                pre = step if h is None else step + recurrent(h)
-                # split, not slices: one backward concatenation instead of a buffer each.
-                in_gate, forget_gate, _, out_gate = torch.sigmoid(pre).split(hidden, dim=1)
-                written = in_gate * torch.tanh(pre.split(hidden, dim=1)[2])
-                c = written if c is None else written + forget_gate * c
-                h = out_gate * torch.tanh(c)
-                states.append(h)
-            out = torch.stack(states, dim=1)
-            finals.append(_last_step(out, lengths))
+                inputs = _reverse_within(inputs, lengths)
+            out = self._kernel(inputs, weight, recurrent.weight, bias, zero_bias)
+            if record is not None:
+                # inputs' gradient is Delta_t, the gradient of the recurrent call's output.
+                record(recurrent, _previous_step(out), inputs)
             outputs.append(_reverse_within(out, lengths) if d == 1 else out)
-        mask = (torch.arange(x.shape[1], device=x.device) < lengths.unsqueeze(1)).unsqueeze(2)
-        return torch.cat(outputs, dim=2) * mask, torch.cat(finals, dim=1)
+        return torch.cat(outputs, dim=2) * mask
 
-    def _fused(self, x, lengths):
-        hidden = self.hidden_size
-        n_dirs = len(self.recurrent_gates)
-        zero_bias = x.new_zeros(4 * hidden)
-        weights = []
-        for d, recurrent in enumerate(self.recurrent_gates):
-            rows = slice(4 * hidden * d, 4 * hidden * (d + 1))
-            weights += [
-                self.input_gates.weight[rows],
-                recurrent.weight,
-                self.input_gates.bias[rows],
-                zero_bias,
-            ]
-        h0 = x.new_zeros(n_dirs, x.shape[0], hidden)
-        lengths_cpu = lengths.cpu()
+    def _kernel(self, inputs, w_ih, w_hh, b_ih, b_hh) -> torch.Tensor:
+        h0 = inputs.new_zeros(1, inputs.shape[0], self.hidden_size)
         # cuDNN warns that it prefers one flat weight buffer (ours are views of the Linear
         # weights). Only there: catch_warnings is costly per batch and not thread-safe.
-        with _quiet_cudnn() if x.is_cuda else contextlib.nullcontext():
-            if bool((lengths_cpu == x.shape[1]).all()):  # equal lengths: no packing needed
-                out, h_n, _ = torch.lstm(
-                    x, (h0, h0), weights, True, 1, 0.0, self.training, n_dirs == 2, True
-                )
-                return out, h_n.transpose(0, 1).reshape(x.shape[0], -1)
-            packed = pack_padded_sequence(x, lengths_cpu, batch_first=True, enforce_sorted=False)
-            data, h_n, _ = torch.lstm(
-                packed.data, packed.batch_sizes, (h0, h0), weights, True, 1, 0.0,
-                self.training, n_dirs == 2,
+        with _quiet_cudnn() if inputs.is_cuda else contextlib.nullcontext():
+            out, _, _ = torch.lstm(
+                inputs, (h0, h0), [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, self.training, False,
+                True,
             )  # fmt: skip
-        out, _ = pad_packed_sequence(
-            PackedSequence(
-                data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
-            ),
-            batch_first=True,
-            total_length=x.shape[1],
-        )
-        finals = h_n[:, packed.unsorted_indices].transpose(0, 1).reshape(x.shape[0], -1)
-        return out, finals
+        return out
 
 
 class LSTMNetwork(nn.Module):
-    """Stacked LSTM layers and a linear head on the final states.
+    """Stacked LSTM layers and a linear head on a readout of the last layer's outputs.
 
     The input is the padded encoding of :mod:`._sequences`: ``(B, T, 1 + k)`` with the
     step flag in channel 0.
@@ -173,9 +154,10 @@ class LSTMNetwork(nn.Module):
         Initial bias of the forget gates; the input gates start at its negative.
     n_outputs : int
         Number of outputs of the head.
-    unrolled : bool
-        Train with the explicit time loop (needed by importance weights); prediction
-        always uses torch's fused kernel.
+    readout : {'last', 'mean', 'max'}
+        What the head reads: the final states (the forward direction's after the last
+        step, the backward direction's after the first), or the mean or the maximum of
+        the last layer's outputs over each sequence's real steps.
     """
 
     def __init__(
@@ -187,7 +169,7 @@ class LSTMNetwork(nn.Module):
         dropout: float,
         forget_bias: float,
         n_outputs: int,
-        unrolled: bool,
+        readout: str = "last",
     ):
         super().__init__()
         width = hidden_size * (2 if bidirectional else 1)
@@ -197,17 +179,26 @@ class LSTMNetwork(nn.Module):
         )
         self.dropout = SeededDropout(dropout) if dropout else nn.Identity()
         self.head = nn.Linear(width, n_outputs)
-        self.unrolled = unrolled
+        self.hidden_size = hidden_size
+        self.readout = readout
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        lengths = X[:, :, 0].sum(dim=1).long()
+        mask = X[:, :, :1]
+        lengths = mask.sum(dim=(1, 2)).long()
         x = X[:, :, 1:]
-        unrolled = self.unrolled and self.training
         for depth, layer in enumerate(self.layers):
-            if depth:  # between layers; the last layer's sequence output is not used
+            if depth:  # between layers
                 x = self.dropout(x)
-            x, finals = layer(x, lengths, unrolled)
-        return self.head(self.dropout(finals))
+            x = layer(x, lengths, mask)
+        return self.head(self.dropout(self._read(x, lengths, mask)))
+
+    def _read(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.readout == "mean":
+            return x.sum(dim=1) / lengths.unsqueeze(1).to(x.dtype)
+        if self.readout == "max":
+            return x.masked_fill(mask == 0, -math.inf).amax(dim=1)
+        forward = _last_step(x[..., : self.hidden_size], lengths)
+        return torch.cat([forward, x[:, 0, self.hidden_size :]], dim=1)
 
 
 class IWLSTMClassifier(BaseIWClassifier):
@@ -221,6 +212,7 @@ class IWLSTMClassifier(BaseIWClassifier):
         "alphabet": [str, "array-like", None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "forget_bias": [Interval(Real, -math.inf, math.inf, closed="neither")],
+        "readout": [StrOptions(set(READOUTS))],
     }
 
     def __init__(
@@ -232,6 +224,7 @@ class IWLSTMClassifier(BaseIWClassifier):
         alphabet=None,
         dropout=0.0,
         forget_bias=1.0,
+        readout="last",
         *,
         optimizer="importance_weights",
         lr_schedule="constant",
@@ -256,6 +249,7 @@ class IWLSTMClassifier(BaseIWClassifier):
         self.alphabet = alphabet
         self.dropout = dropout
         self.forget_bias = forget_bias
+        self.readout = readout
         self.optimizer = optimizer
         self.lr_schedule = lr_schedule
         self.batch_size = batch_size
@@ -286,7 +280,7 @@ class IWLSTMClassifier(BaseIWClassifier):
             float(self.dropout),
             float(self.forget_bias),
             n_outputs,
-            unrolled=resolve_optimizer(self.optimizer).per_sample,
+            self.readout,
         )
 
     def _validate_training_data(self, X, y, reset: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ Nothing in this package knows about estimators: specs turn parameters into
 ``torch.optim.Optimizer`` objects and solvers are pure tensor functions.
 """
 
-from ._gram import GramRows, per_sample_gram, per_sample_gram_functional
+from ._gram import GramRows, linear_call_recorder, per_sample_gram, per_sample_gram_functional
 from ._importance import ImportanceWeights, ImportanceWeightsOptimizer
 from ._optimizers import (
     GD,
@@ -92,6 +92,7 @@ __all__: list[str] = [
     "ScheduleSpec",
     "resolve_schedule",
     "GramRows",
+    "linear_call_recorder",
     "per_sample_gram",
     "per_sample_gram_functional",
     "BoxQPResult",

@@ -214,7 +214,7 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
             margins = torch.full_like(E, self.p)
         bounds = self.C * weight
         warm = self.importance_weights[index]
-        alpha = solve_box_qp(G, margins, bounds, warm, tol=self.qp_tol).alpha
+        alpha = solve_box_qp(G, margins, bounds, warm, tol=self.qp_tol, method="auto").alpha
         params = [p for group in self.param_groups for p in group["params"]]
         weighted = rows.weighted_gradients(alpha)
         if weighted is None:  # the generic path: one weighted backward pass
