@@ -576,3 +576,73 @@ def test_rows_on_demand_reject_non_finite_gradients():
     rows, _, p = gram_rows_problem(torch.float64, nan_at=3)
     with pytest.raises(ValueError, match="G contains NaN"):
         solve_box_qp(rows, p.nan_to_num(0.1), 1.0)
+
+
+# --------------------------------------------------------------------------- method='auto'
+SMALL_CASES = [case for case in REFERENCE_CASES if case[0] <= 128]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(("B", "rank", "cond", "C", "seed"), SMALL_CASES)
+def test_auto_solves_small_problems_like_the_newton_iteration(B, rank, cond, C, seed, dtype):
+    _, G, p, bounds = make_problem(B, rank, cond, C, seed)
+    newton = solve_box_qp(G.to(dtype), p.to(dtype), bounds)
+    auto = solve_box_qp(G.to(dtype), p.to(dtype), bounds, method="auto")
+    assert auto.converged and auto.alpha.dtype == dtype
+    a = auto.alpha.double()
+    # The same optimum (objective and G alpha), certified by the same gap.
+    f, f_newton = objective(G, p, a), objective(G, p, newton.alpha.double())
+    tol = 1e-9 if dtype == torch.float64 else 1e-5
+    assert abs(f - f_newton) <= tol * abs(f_newton)
+    assert float((G @ (a - newton.alpha.double())).abs().max()) <= 1e3 * tol * float(p.max())
+    if dtype == torch.float64:
+        assert auto.n_iter == 1  # daqp's point certified without a Newton iteration
+        assert relative_gap(G, p, bounds, a) <= 1e-8
+        assert_kkt(G, p, bounds, a, eps=1e-7 * float(p.max()))
+
+
+@pytest.mark.parametrize(("rank", "cond"), [(100, 1e3), (30, 1e8)])
+def test_auto_puts_bounds_exactly(rank, cond):
+    # daqp's proximal regularisation leaves bounds off by rounding; they are snapped.
+    _, G, p, _ = make_problem(100, rank, cond, "scalar", 21, p_scale=1.0 if rank == 100 else 0.1)
+    C = torch.linspace(0.001, 0.05, 100, dtype=torch.float64)
+    a = solve_box_qp(G, p, C, method="auto").alpha
+    at_zero, at_c = a == 0, a == C
+    assert int(at_zero.sum()) > 0 and int(at_c.sum()) > 0
+    inner = ~at_zero & ~at_c
+    assert bool((a[inner] > 1e-12).all()) and bool((C[inner] - a[inner] > 1e-12).all())
+
+
+@pytest.mark.parametrize("failure", ["exitflag", "inexact"])
+def test_auto_falls_back_to_the_newton_iteration(monkeypatch, failure):
+    import sklearn_iw.solvers._qp as qp_module
+
+    _, G, p, bounds = make_problem(60, 20, 1e6, "vector", 4)
+    solve = qp_module.daqp.solve
+
+    def broken(H, f, *args, **kwargs):
+        x, obj, flag, info = solve(H, f, *args, **kwargs)
+        if failure == "exitflag":
+            return x * np.nan, obj, -1, info
+        info["lam"] = np.zeros_like(info["lam"])  # no bound snapped: an inexact point
+        return x * 0.9, obj, flag, info
+
+    monkeypatch.setattr(qp_module.daqp, "solve", broken)
+    res = solve_box_qp(G, p, bounds, method="auto")
+    assert res.converged and res.n_iter > 1
+    assert relative_gap(G, p, bounds, res.alpha) <= 1e-8
+
+
+def test_auto_leaves_large_and_batched_problems_to_the_newton_iteration():
+    _, G, p, bounds = make_problem(200, 50, 1e4, "scalar", 3)
+    torch.testing.assert_close(
+        solve_box_qp(G, p, bounds, method="auto").alpha, solve_box_qp(G, p, bounds).alpha,
+        rtol=0, atol=0,
+    )  # fmt: skip
+    Gb, pb = torch.stack([G[:50, :50]] * 2), torch.stack([p[:50]] * 2)
+    torch.testing.assert_close(
+        solve_box_qp(Gb, pb, 1.0, method="auto").alpha, solve_box_qp(Gb, pb, 1.0).alpha,
+        rtol=0, atol=0,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="method must be"):
+        solve_box_qp(G, p, bounds, method="daqp")
