@@ -1,17 +1,22 @@
-"""IWLSTMClassifier benchmarks: latching lags, fit time against skorch, Gram through time.
+"""IWLSTMClassifier benchmarks: latching lags, fit time against skorch, the IW step's cost.
 
 (a) Latching (``make_latching``, noise 0.1, 500 training and 400 test sequences, hidden
-    16, ``forget_bias=3``, batch 50): for each optimizer, the sequence lengths it solves
-    (>= 95% test accuracy) within the time budget, the epochs and seconds it needed.
-    Lengths are tried in increasing order and an optimizer stops at its first failure.
+    16, batch 50, ``forget_bias`` = max(3, ln(seq_len))): for each optimizer, the sequence
+    lengths it solves (>= 95% test accuracy) within the time budget, the epochs and
+    seconds it needed. Lengths are tried in increasing order and an optimizer stops at
+    its first failure.
 (b) Fit time of ``IWLSTMClassifier(optimizer=Adam)`` against a stock skorch
-    ``NeuralNetClassifier`` wrapping ``torch.nn.LSTM`` and a linear head, same data,
-    hidden size, batch size, learning rate and epochs (anchor = skorch).
-(c) Per-sample Gram of the LSTM's weights through time: the hook fast path
-    (``per_sample_gram``) against the ``torch.func`` oracle (anchor = oracle).
+    ``NeuralNetClassifier`` wrapping ``torch.nn.LSTM`` and a linear head (anchor), same
+    data, hidden size, batch size, learning rate and epochs: equal lengths (latching
+    2000 x 50), and ragged sequences (25 to 50 steps) that the stock model packs with
+    ``pack_padded_sequence`` as skorch users do.
+(c) The per-sample Gram through time (fused kernel with the identity probe, factors and
+    Gram rows) against one forward and backward of the same batch (the anchor, Adam's
+    work per batch), float32, one layer.
 (d) Seconds per epoch of importance weights against Adam (the anchor) on latching
-    (500 sequences of 100 steps, hidden 16, ``forget_bias=3``, batch 50): the marginal
-    cost of an epoch, (time of 6 epochs - time of 2 epochs) / 4, best of 3.
+    (500 sequences of T steps, hidden 16, ``forget_bias=3``, batch 50) at T = 100 and
+    1000: the marginal cost of an epoch, (time of 6 epochs - time of 2 epochs) / 4, best
+    of 3.
 
 Run ``python benchmarks/bench_lstm.py --threads 1`` on an idle machine; ``--quick``
 shortens (a) to a one-minute budget and lengths 100 and 300.
@@ -20,6 +25,7 @@ shortens (a) to a one-minute budget and lengths 100 and 300.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 import warnings
 from functools import partial
@@ -29,12 +35,13 @@ import torch
 import torch.nn.functional as F
 from skorch import NeuralNetClassifier
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from sklearn_iw import IWLSTMClassifier
 from sklearn_iw.datasets import make_latching
 from sklearn_iw.estimators._sequences import padded_sequences
 from sklearn_iw.estimators.lstm import LSTMNetwork
-from sklearn_iw.solvers import SGD, Adam, per_sample_gram, per_sample_gram_functional
+from sklearn_iw.solvers import SGD, Adam, per_sample_gram
 
 OPTIMIZERS = {
     "importance_weights": lambda: "importance_weights",
@@ -43,16 +50,18 @@ OPTIMIZERS = {
 }
 
 
-def latching(budget: float, lengths: list[int]) -> list[dict]:
+def latching(budget: float, lengths: list[int], names: list[str]) -> list[dict]:
     rows = []
-    for name, make_optimizer in OPTIMIZERS.items():
+    for name in names:
+        make_optimizer = OPTIMIZERS[name]
         for seq_len in lengths:
             X, y = make_latching(900, seq_len, noise=0.1, random_state=0)
             X = X.astype(np.float32)
             X_train, y_train, X_test, y_test = X[:500], y[:500], X[500:], y[500:]
             clf = IWLSTMClassifier(
                 hidden_size=16,
-                forget_bias=3.0,
+                # The forget gates keep about 1/e of the cell over seq_len steps at start.
+                forget_bias=max(3.0, math.log(seq_len)),
                 batch_size=50,
                 max_iter=1,
                 warm_start=True,
@@ -88,24 +97,30 @@ def latching(budget: float, lengths: list[int]) -> list[dict]:
 
 
 class _StockLSTM(nn.Module):
-    """``nn.LSTM`` on (B, T) univariate sequences and a linear head on the last state."""
+    """``nn.LSTM`` and a linear head on the last state; ragged input is packed."""
 
     def __init__(self, hidden_size: int, n_classes: int):
         super().__init__()
         self.lstm = nn.LSTM(1, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size, n_classes)
 
-    def forward(self, X):
-        _, (h_n, _) = self.lstm(X.unsqueeze(2))
+    def forward(self, X, lengths=None):
+        X = X.unsqueeze(2)
+        if lengths is not None:
+            X = pack_padded_sequence(X, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, (h_n, _) = self.lstm(X)
         return self.head(h_n[-1])
 
 
 def fit_time(repeats: int) -> list[tuple[str, float]]:
     X, y = make_latching(2000, 50, noise=0.1, random_state=0)
     X = X.astype(np.float32)
+    lengths = np.random.default_rng(0).integers(25, 51, size=len(X))
+    ragged = [row[:n] for row, n in zip(X, lengths, strict=True)]
+    padded = {"X": X * (np.arange(50) < lengths[:, None]), "lengths": lengths}
     hidden, epochs, batch, lr = 32, 10, 200, 0.01
 
-    def ours():
+    def ours(X):
         IWLSTMClassifier(
             hidden_size=hidden,
             optimizer=Adam(lr=lr),
@@ -115,7 +130,7 @@ def fit_time(repeats: int) -> list[tuple[str, float]]:
             random_state=0,
         ).fit(X, y)
 
-    def stock():
+    def stock(X):
         torch.manual_seed(0)
         NeuralNetClassifier(
             _StockLSTM,
@@ -135,8 +150,10 @@ def fit_time(repeats: int) -> list[tuple[str, float]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, run in (
-            ("skorch NeuralNetClassifier + nn.LSTM", stock),
-            ("IWLSTMClassifier", ours),
+            ("skorch NeuralNetClassifier + nn.LSTM, equal lengths", partial(stock, X)),
+            ("IWLSTMClassifier, equal lengths", partial(ours, X)),
+            ("skorch + nn.LSTM, ragged (packed)", partial(stock, padded)),
+            ("IWLSTMClassifier, ragged (list of arrays)", partial(ours, ragged)),
         ):
             run()  # warm up
             best = min(_timed(run) for _ in range(repeats))
@@ -153,26 +170,34 @@ def _timed(run) -> float:
 def gram_time(repeats: int) -> list[tuple[int, int, int, float, float]]:
     rows = []
     rng = np.random.default_rng(0)
-    for batch, steps, hidden in ((50, 50, 16), (50, 100, 16), (200, 50, 32)):
+    for batch, steps, hidden in ((50, 50, 16), (50, 100, 16), (200, 50, 32), (50, 1000, 16)):
         torch.manual_seed(0)
         seqs = [rng.normal(size=(steps, 1)) for _ in range(batch)]
         X = torch.as_tensor(padded_sequences(seqs, np.float32))
         y = torch.as_tensor(rng.integers(0, 2, size=batch))
-        net = LSTMNetwork(1, hidden, 1, False, 0.0, 3.0, 2, unrolled=True).train()
+        net = LSTMNetwork(1, hidden, 1, False, 0.0, 3.0, 2).train()
 
-        def loss(out, target):
-            return F.cross_entropy(out, target, reduction="none")
-
-        fast = min(_timed(partial(per_sample_gram, net, loss, X, y)) for _ in range(repeats))
-        oracle = min(
-            _timed(partial(per_sample_gram_functional, net, loss, X, y)) for _ in range(repeats)
-        )
-        rows.append((batch, steps, hidden, fast, oracle))
+        gram_s = min(_timed(partial(_gram, net, X, y)) for _ in range(repeats))
+        anchor = min(_timed(partial(_forward_backward, net, X, y)) for _ in range(repeats))
+        rows.append((batch, steps, hidden, gram_s, anchor))
     return rows
 
 
-def epoch_time(repeats: int) -> list[tuple[str, float]]:
-    X, y = make_latching(500, 100, noise=0.1, random_state=0)
+def _loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(out, target, reduction="none")
+
+
+def _gram(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> None:
+    rows, _ = per_sample_gram(net, _loss, X, y, lazy=True)
+    rows.full()
+
+
+def _forward_backward(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> None:
+    _loss(net(X), y).mean().backward()
+
+
+def epoch_time(repeats: int, steps: int) -> list[tuple[str, float]]:
+    X, y = make_latching(500, steps, noise=0.1, random_state=0)
     X = X.astype(np.float32)
 
     def fit(optimizer, epochs: int) -> None:
@@ -213,35 +238,41 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600.0, help="seconds per fit in (a)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sections", default="abcd")
+    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="of (a)")
+    parser.add_argument("--lengths", default="100,300,1000,3000,10000", help="of (a)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    lengths = [100, 300] if args.quick else [100, 300, 1000, 3000]
+    lengths = [100, 300] if args.quick else [int(n) for n in args.lengths.split(",")]
     budget = 60.0 if args.quick else args.budget
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     if "a" in args.sections:
         print(f"(a) latching, noise 0.1, budget {budget:.0f} s per fit")
         print("| optimizer | seq_len | solved | test accuracy | epochs | seconds |")
         print("|---|---|---|---|---|---|")
-        latching(budget, lengths)
+        latching(budget, lengths, args.optimizers.split(","))
         print()
     if "b" in args.sections:
         print("(b) fit time, latching 2000 x 50, hidden 32, Adam(0.01), batch 200, 10 epochs")
-        _print_ratios(fit_time(repeats=3), "model", "seconds", "skorch")
+        results = fit_time(repeats=3)
+        _print_ratios(results[:2], "model", "seconds", "skorch")
+        _print_ratios(results[2:], "model", "seconds", "skorch")
         print()
     if "c" in args.sections:
-        print("(c) per-sample Gram through time, float32")
-        print("| batch | steps | hidden | fast path ms | torch.func ms | speed-up |")
+        print("(c) per-sample Gram through time (fused kernel, identity probe), float32")
+        print("| batch | steps | hidden | Gram ms | forward+backward ms | ratio |")
         print("|---|---|---|---|---|---|")
-        for batch, steps, hidden, fast, oracle in gram_time(repeats=3):
+        for batch, steps, hidden, gram, anchor in gram_time(repeats=5):
             print(
-                f"| {batch} | {steps} | {hidden} | {1e3 * fast:.1f} | {1e3 * oracle:.1f} | "
-                f"{oracle / fast:.1f}x |"
+                f"| {batch} | {steps} | {hidden} | {1e3 * gram:.1f} | {1e3 * anchor:.1f} | "
+                f"{gram / anchor:.2f} |"
             )
         print()
     if "d" in args.sections:
-        print("(d) seconds per epoch, latching 500 x 100, hidden 16, batch 50")
-        _print_ratios(epoch_time(repeats=3), "optimizer", "s/epoch", "Adam")
+        for steps in (100, 1000):
+            print(f"(d) seconds per epoch, latching 500 x {steps}, hidden 16, batch 50")
+            _print_ratios(epoch_time(repeats=3, steps=steps), "optimizer", "s/epoch", "Adam")
+            print()
 
 
 if __name__ == "__main__":

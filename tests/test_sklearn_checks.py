@@ -34,6 +34,8 @@ ESTIMATORS = [
     # instances train 20 and 50 epochs.
     IWLSTMClassifier(hidden_size=8, max_iter=20, random_state=0),
     IWLSTMClassifier(hidden_size=8, optimizer=Adam(lr=0.01), max_iter=50, random_state=0),
+    IWLSTMClassifier(hidden_size=8, bidirectional=True, readout="max", max_iter=20, random_state=0),
+    IWLSTMClassifier(hidden_size=8, readout="mean", max_iter=20, random_state=0),
 ]
 
 

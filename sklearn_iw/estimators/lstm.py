@@ -328,11 +328,14 @@ class IWLSTMClassifier(BaseIWClassifier):
 IWLSTMClassifier.__doc__ = f"""LSTM sequence classifier trained by gradient-based rules.
 
 Stacked LSTM layers (optionally bidirectional) read each sequence up to its own last
-step; a linear head on the final states gives one logistic output for binary problems,
-softmax outputs for several classes, independent logistic outputs for multilabel
-indicator targets. With ``optimizer='importance_weights'`` the per-sample Gram of the
-gradients through time is computed exactly, so importance weights and the leave-one-out
-bound work as for the other estimators.
+step; a linear head on a readout of the last layer (its final states, or the mean or the
+maximum of its outputs over the real steps) gives one logistic output for binary
+problems, softmax outputs for several classes, independent logistic outputs for
+multilabel indicator targets. Every direction of every layer is one call of torch's fused
+LSTM kernel over the padded batch (no packing); with ``optimizer='importance_weights'``
+the per-sample Gram of the gradients through time comes exactly out of the same kernel
+(an identity probe yields the gate gradients), so importance weights and the
+leave-one-out quantities work as for the other estimators.
 
 Accepted inputs (for ``fit`` and every prediction method):
 
@@ -366,6 +369,12 @@ forget_bias : float, default=1.0
     uniform in ``[-1/sqrt(hidden_size), 1/sqrt(hidden_size)]`` as in torch. The cell state
     then decays by about ``sigmoid(b)`` per step and takes in little noise: long time lags
     need larger values (3 learns lags of 100 steps).
+readout : {{'last', 'mean', 'max'}}, default='last'
+    What the head reads: 'last' the final states (the forward direction's after each
+    sequence's last step, the backward direction's after its first); 'mean' and 'max'
+    the mean and the maximum of the last layer's outputs over each sequence's real
+    steps, so that information anywhere in a sequence (a motif in the middle) reaches
+    the head directly.
 {COMMON_PARAMETERS_DOC.format(optimizer="importance_weights", max_iter=200, alpha=1e-4)}
 Attributes
 ----------

@@ -45,6 +45,7 @@ from typing import NamedTuple
 
 import daqp
 import numpy as np
+import scipy.linalg
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
@@ -584,6 +585,23 @@ def _active_set_solution(
     def gap(point: np.ndarray) -> float:
         g = sub @ point - linear
         return _relative(point @ g, upper @ np.minimum(g, 0.0), point @ linear)
+
+    # daqp stops at its own tolerances: solve the free variables' face exactly, as the
+    # Newton iteration ends (Cholesky, or least squares where the face is singular, as
+    # for duplicated samples), and keep the better point.
+    free = (solution > 0.0) & (solution < upper)
+    if free.any():
+        block = sub[np.ix_(free, free)]
+        rhs = linear[free] - sub[np.ix_(free, ~free)] @ solution[~free]
+        try:
+            face = scipy.linalg.cho_solve(scipy.linalg.cho_factor(block), rhs)
+        except np.linalg.LinAlgError:
+            face = scipy.linalg.lstsq(block, rhs, lapack_driver="gelsy")[0]
+        if (face > 0.0).all() and (face < upper[free]).all():
+            polished = solution.copy()
+            polished[free] = face
+            if gap(polished) <= gap(solution):
+                solution = polished
 
     rounded = solution.astype(torch.empty(0, dtype=G.dtype).numpy().dtype).astype(np.float64)
     x = torch.zeros_like(p)
