@@ -25,7 +25,7 @@ def make_latching(
     n_samples: int = 1000,
     seq_len: int = 100,
     n_classes: int = 2,
-    noise: float = 1.0,
+    noise: float = 0.447,
     random_state=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate the "latching" task: the class is given only at the first step.
@@ -40,7 +40,7 @@ def make_latching(
     that Bengio, Simard and Frasconi (1994) used to show why gradient descent struggles
     to learn long-term dependencies, and on which Hochreiter and Schmidhuber (1997)
     demonstrated the LSTM (their experiment 2's noisy variant, with Gaussian noise of
-    variance 0.2, i.e. ``noise ~ 0.45``).
+    variance 0.2: the default ``noise=0.447``, i.e. ``sqrt(0.2)``).
 
     Parameters
     ----------
@@ -50,8 +50,9 @@ def make_latching(
         Length of every sequence (the first step carries the class).
     n_classes : int, default=2
         Number of classes, balanced up to one sample.
-    noise : float, default=1.0
-        Standard deviation of the noise steps.
+    noise : float, default=0.447
+        Standard deviation of the noise steps. The default is ``sqrt(0.2)`` rounded: the
+        noise of Hochreiter and Schmidhuber (1997), of variance 0.2.
     random_state : int, RandomState instance or None, default=None
         Seed of the class order and the noise.
 

@@ -338,12 +338,14 @@ def test_batch_keys_of_sequences_do_not_depend_on_the_padding_length():
     np.testing.assert_array_equal(shorter, full[keep])
 
 
-def test_leave_one_out_lemma_on_ragged_sequences():
+@pytest.mark.parametrize(("readout", "bidirectional"), [("last", False), ("max", True)])
+def test_leave_one_out_lemma_on_ragged_sequences(readout, bidirectional):
     # Removing a sample that was never active leaves every weight unchanged.
     seqs = _ragged(40, dims=2, seed=7, high=7)
     y = np.array([int(s[:, 0].mean() > 0) for s in seqs])  # learnable: few samples stay hard
     spec = ImportanceWeights(p=0.01, C=10.0, qp_tol=1e-10)
     params = dict(hidden_size=3, optimizer=spec, batch_size=16, max_iter=8, random_state=0)
+    params.update(readout=readout, bidirectional=bidirectional)
     params.update(n_iter_no_change=1000)
     full = IWLSTMClassifier(**params).fit(seqs, y)
     inactive = np.setdiff1d(np.arange(40), full.support_)
