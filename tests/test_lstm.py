@@ -243,6 +243,25 @@ def test_gram_through_time_matches_per_sample_autograd(
     torch.testing.assert_close(flat, alpha @ jac, rtol=0, atol=1e-12)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_gram_through_time_on_cuda_equals_cpu(dtype):
+    # cuDNN's TF32 (on by default) would round the identity probe's gate gradients.
+    torch.manual_seed(2)
+    seqs = _ragged(12, dims=2, seed=5, high=30)
+    X = torch.as_tensor(padded_sequences(seqs, np.float64)).to(dtype)
+    y = torch.as_tensor(_labels(12, seed=5))
+    net = LSTMNetwork(2, 16, 2, True, 0.0, 1.0, 2, "mean").to(dtype).train()
+
+    def loss(out, target):
+        return F.cross_entropy(out, target, reduction="none")
+
+    cpu, _ = per_sample_gram(net, loss, X, y)
+    cuda, _ = per_sample_gram(net.cuda(), loss, X.cuda(), y.cuda())
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    assert torch.linalg.norm(cuda.cpu() - cpu) <= tol * torch.linalg.norm(cpu)
+
+
 # ------------------------------------------------------------------ estimator behaviour
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 def test_every_optimizer_lowers_the_loss_on_strings(optimizer):

@@ -41,10 +41,17 @@ def _previous_step(x: torch.Tensor) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def _quiet_cudnn():
+def _cudnn(exact: bool):
+    """cuDNN without its warning that it prefers one flat weight buffer (ours are views of
+    the Linear weights), and without TF32 when ``exact``: the identity probe must carry
+    the gate gradients unrounded for an exact Gram."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*single contiguous chunk of memory")
-        yield
+        if exact:
+            with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
+                yield
+        else:
+            yield
 
 
 class LSTMLayer(nn.Module):
@@ -104,7 +111,7 @@ class LSTMLayer(nn.Module):
         if record is not None:
             gates = self.input_gates(x)
             identity = torch.eye(gates_size, dtype=x.dtype, device=x.device)
-        zero_bias = x.new_zeros(gates_size)
+            no_bias = x.new_zeros(gates_size)  # the bias is in ``gates``
         outputs = []
         for d, recurrent in enumerate(self.recurrent_gates):
             rows = slice(gates_size * d, gates_size * (d + 1))
@@ -112,25 +119,24 @@ class LSTMLayer(nn.Module):
                 inputs, weight = x, self.input_gates.weight[rows]
                 bias = self.input_gates.bias[rows]
             else:
-                inputs, weight, bias = gates[..., rows], identity, zero_bias
+                inputs, weight, bias = gates[..., rows], identity, no_bias
             if d == 1:
                 inputs = _reverse_within(inputs, lengths)
-            out = self._kernel(inputs, weight, recurrent.weight, bias, zero_bias)
+            out = self._kernel(inputs, weight, recurrent.weight, bias, record is not None)
             if record is not None:
                 # inputs' gradient is Delta_t, the gradient of the recurrent call's output.
                 record(recurrent, _previous_step(out), inputs)
             outputs.append(_reverse_within(out, lengths) if d == 1 else out)
         return torch.cat(outputs, dim=2) * mask
 
-    def _kernel(self, inputs, w_ih, w_hh, b_ih, b_hh) -> torch.Tensor:
+    def _kernel(self, inputs, w_ih, w_hh, bias, exact: bool) -> torch.Tensor:
         h0 = inputs.new_zeros(1, inputs.shape[0], self.hidden_size)
-        # cuDNN warns that it prefers one flat weight buffer (ours are views of the Linear
-        # weights). Only there: catch_warnings is costly per batch and not thread-safe.
-        with _quiet_cudnn() if inputs.is_cuda else contextlib.nullcontext():
+        weights = [w_ih, w_hh, bias, torch.zeros_like(bias)]
+        # Only on CUDA: catch_warnings is costly per batch and not thread-safe.
+        with _cudnn(exact) if inputs.is_cuda else contextlib.nullcontext():
             out, _, _ = torch.lstm(
-                inputs, (h0, h0), [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, self.training, False,
-                True,
-            )  # fmt: skip
+                inputs, (h0, h0), weights, True, 1, 0.0, self.training, False, True
+            )
         return out
 
 
