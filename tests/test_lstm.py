@@ -370,6 +370,15 @@ def test_splice_like_motif_matches_positional_one_hot_logistic_regression():
     assert lstm_score >= lr_score, (lstm_score, lr_score)
 
 
+def test_default_estimator_solves_default_latching():
+    # Hochreiter and Schmidhuber's (1997) noisy latching: the class only at the first of
+    # 100 steps, then Gaussian noise of variance 0.2 (make_latching's defaults).
+    X, y = make_latching(n_samples=1200, seq_len=100, random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    clf = IWLSTMClassifier(random_state=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.99
+
+
 @pytest.mark.parametrize("optimizer", ["importance_weights", Adam(lr=0.01)])
 def test_digits_read_row_by_row(optimizer):
     X, y = load_digits(return_X_y=True)

