@@ -10,9 +10,9 @@
     data, hidden size, batch size, learning rate and epochs: equal lengths (latching
     2000 x 50), and ragged sequences (25 to 50 steps) that the stock model packs with
     ``pack_padded_sequence`` as skorch users do.
-(c) The per-sample Gram through time (fused kernel with the identity probe, factors and
-    Gram rows) against one forward and backward of the same batch (the anchor, Adam's
-    work per batch), float32, one layer.
+(c) The per-sample Gram through time (the fused kernel with the identity probe, or the
+    loop over time where that is cheaper; factors and Gram rows) against one forward and
+    backward of the same batch (the anchor, Adam's work per batch), float32, one layer.
 (d) Seconds per epoch of importance weights against Adam (the anchor) on latching
     (500 sequences of T steps, hidden 16, ``forget_bias=3``, batch 50) at T = 100 and
     1000: the marginal cost of an epoch, (time of 6 epochs - time of 2 epochs) / 4, best
@@ -259,7 +259,7 @@ def main() -> None:
         _print_ratios(results[2:], "model", "seconds", "skorch")
         print()
     if "c" in args.sections:
-        print("(c) per-sample Gram through time (fused kernel, identity probe), float32")
+        print("(c) per-sample Gram through time, float32")
         print("| batch | steps | hidden | Gram ms | forward+backward ms | ratio |")
         print("|---|---|---|---|---|---|")
         for batch, steps, hidden, gram, anchor in gram_time(repeats=5):

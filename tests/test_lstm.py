@@ -20,7 +20,7 @@ from sklearn_iw import IWLSTMClassifier
 from sklearn_iw.datasets import make_latching
 from sklearn_iw.estimators._engine import content_keys
 from sklearn_iw.estimators._sequences import SequenceEncoder, padded_sequences
-from sklearn_iw.estimators.lstm import LSTMNetwork
+from sklearn_iw.estimators.lstm import LSTMLayer, LSTMNetwork
 from sklearn_iw.solvers import OPTIMIZERS, Adam, ImportanceWeights, per_sample_gram
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -206,11 +206,14 @@ def test_fused_network_equals_the_unrolled_transcription(readout, bidirectional,
     [(False, 1, 1, True), (False, 2, 3, True), (True, 1, 3, True), (True, 2, 1, True),
      (True, 2, 3, False)],
 )  # fmt: skip
+@pytest.mark.parametrize("path", ["fused", "loop"])
 def test_gram_through_time_matches_per_sample_autograd(
-    readout, bidirectional, num_layers, n_outputs, ragged
+    readout, bidirectional, num_layers, n_outputs, ragged, path, monkeypatch
 ):
-    # The identity probe through the fused kernel against per-sample gradients of the
-    # unrolled transcription, each sample alone.
+    # The identity probe through the fused kernel (or the loop over time that large
+    # batches and layers take) against per-sample gradients of the unrolled
+    # transcription, each sample alone.
+    monkeypatch.setattr(LSTMLayer, "_loop_is_cheaper", lambda self, x: path == "loop")
     torch.manual_seed(1)
     rng = np.random.default_rng(1)
     seqs = _ragged(8, dims=2, seed=4, low=1 if ragged else 11, high=12)
