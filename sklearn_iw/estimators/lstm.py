@@ -108,8 +108,7 @@ class LSTMLayer(nn.Module):
         the sequence's own order."""
         gates_size = 4 * self.hidden_size
         record = linear_call_recorder()
-        if record is not None and self._loop_is_cheaper(x):
-            return self._unrolled(x, lengths, mask)
+        loop = record is not None and self._loop_is_cheaper(x)
         if record is not None:
             gates = self.input_gates(x)
             identity = torch.eye(gates_size, dtype=x.dtype, device=x.device)
@@ -124,8 +123,11 @@ class LSTMLayer(nn.Module):
                 inputs, weight, bias = gates[..., rows], identity, no_bias
             if d == 1:
                 inputs = _reverse_within(inputs, lengths)
-            out = self._kernel(inputs, weight, recurrent.weight, bias, record is not None)
-            if record is not None:
+            if loop:
+                out = self._loop(inputs, recurrent)
+            else:
+                out = self._kernel(inputs, weight, recurrent.weight, bias, record is not None)
+            if record is not None and not loop:
                 # inputs' gradient is Delta_t, the gradient of the recurrent call's output.
                 record(recurrent, _previous_step(out), inputs)
             outputs.append(_reverse_within(out, lengths) if d == 1 else out)
@@ -138,34 +140,27 @@ class LSTMLayer(nn.Module):
         input gradient, weight gradient), about ``48 B H^2`` multiply-adds per step; the
         loop costs about 0.2 ms of dispatch per step on the CPU whatever the sizes. At
         one CPU thread the two meet near ``B H^2 = 10^5`` (measured: B = 50, H = 16, the
-        fused probe 3.4x faster; B = 200, H = 32, the loop 1.6x faster). On CUDA the
+        fused probe 3.4x faster; B = 200, H = 32, the loop 1.6-1.8x faster). On CUDA the
         loop's launches always cost more.
         """
         return x.device.type == "cpu" and x.shape[0] * self.hidden_size**2 >= 100_000
 
-    def _unrolled(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor):
-        """The same outputs by an explicit loop over time, every gate matrix an
-        ``nn.Linear`` call that the Gram's hooks record."""
+    def _loop(self, gates: torch.Tensor, recurrent: nn.Linear) -> torch.Tensor:
+        """One direction's outputs ``(B, T, H)`` from its input gates ``(B, T, 4H)`` by an
+        explicit loop over time: every recurrent product is an ``nn.Linear`` call that
+        the Gram's hooks record."""
         hidden = self.hidden_size
-        gates = self.input_gates(x)
-        outputs = []
-        for d, recurrent in enumerate(self.recurrent_gates):
-            gates_d = gates[..., 4 * hidden * d : 4 * hidden * (d + 1)]
-            if d == 1:
-                gates_d = _reverse_within(gates_d, lengths)
-            states, h, c = [], None, None
-            # unbind, not gates_d[:, t]: each slice's backward would zero a full-size buffer.
-            for step in gates_d.unbind(dim=1):
-                pre = step if h is None else step + recurrent(h)
-                # split, not slices: one backward concatenation instead of a buffer each.
-                in_gate, forget_gate, cell, out_gate = pre.split(hidden, dim=1)
-                written = torch.sigmoid(in_gate) * torch.tanh(cell)
-                c = written if c is None else written + torch.sigmoid(forget_gate) * c
-                h = torch.sigmoid(out_gate) * torch.tanh(c)
-                states.append(h)
-            out = torch.stack(states, dim=1)
-            outputs.append(_reverse_within(out, lengths) if d == 1 else out)
-        return torch.cat(outputs, dim=2) * mask
+        states, h, c = [], None, None
+        # unbind, not gates[:, t]: each slice's backward would zero a full-size buffer.
+        for step in gates.unbind(dim=1):
+            pre = step if h is None else step + recurrent(h)
+            # split, not slices: one backward concatenation instead of a buffer each.
+            in_gate, forget_gate, cell, out_gate = pre.split(hidden, dim=1)
+            written = torch.sigmoid(in_gate) * torch.tanh(cell)
+            c = written if c is None else written + torch.sigmoid(forget_gate) * c
+            h = torch.sigmoid(out_gate) * torch.tanh(c)
+            states.append(h)
+        return torch.stack(states, dim=1)
 
     def _kernel(self, inputs, w_ih, w_hh, bias, exact: bool) -> torch.Tensor:
         h0 = inputs.new_zeros(1, inputs.shape[0], self.hidden_size)
