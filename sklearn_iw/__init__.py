@@ -1,6 +1,14 @@
-"""sklearn-iw: scikit-learn compatible neural classifiers trained by importance weights."""
+"""sklearn-iw: scikit-learn compatible neural classifiers and regressors trained by
+importance weights."""
 
-from .estimators import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
+from .estimators import (
+    IWLinearRegression,
+    IWLogisticRegression,
+    IWLSTMClassifier,
+    IWLSTMRegressor,
+    IWMLPClassifier,
+    IWMLPRegressor,
+)
 from .model_selection import (
     LOOBoundRandomizedSearchCV,
     LOOBoundSearchCV,
@@ -12,8 +20,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "IWLSTMClassifier",
+    "IWLSTMRegressor",
+    "IWLinearRegression",
     "IWLogisticRegression",
     "IWMLPClassifier",
+    "IWMLPRegressor",
     "LOOBoundRandomizedSearchCV",
     "LOOBoundSearchCV",
     "loo_bound_scorer",

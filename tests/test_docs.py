@@ -20,6 +20,7 @@ import pytest
 
 import sklearn_iw
 import sklearn_iw.solvers
+from sklearn_iw.solvers import optimizer_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_REQUIREMENTS = ("sphinx", "pydata_sphinx_theme", "numpydoc", "sphinx_gallery", "myst_parser")
@@ -77,3 +78,11 @@ def test_docs_build_without_warnings(tmp_path):
             if not name.startswith("__"):
                 page = html / "generated" / f"{module.__name__}.{name}.html"
                 assert page.is_file(), f"no API page for {module.__name__}.{name}"
+
+
+def test_optimizer_table_is_current():
+    """The summary table of docs/optimizers.md is the one the optimizer registry generates."""
+    lines = (ROOT / "docs" / "optimizers.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index("| name | spec | hyperparameters (defaults) | batch | computed by |")
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    assert "".join(line + "\n" for line in lines[start:end]) == optimizer_table()

@@ -41,7 +41,7 @@ from sklearn.base import clone
 from torch import nn
 
 from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
-from sklearn_iw.estimators._engine import TensorBatches, TensorData, content_keys
+from sklearn_iw.estimators._data import TensorBatches, TensorData, content_keys
 from sklearn_iw.estimators._losses import ClassificationLoss
 from sklearn_iw.solvers import ImportanceWeights, ImportanceWeightsOptimizer
 
@@ -153,7 +153,8 @@ def test_iw_step_solves_the_primal_and_dual(case, device):
     optimizer.importance_weights[index] = warm
     before = _flat(module.parameters()).detach().clone()
 
-    losses, alpha = optimizer.iw_step(module, criterion, X, y, weight, index)
+    losses, records = optimizer.per_sample_step(module, criterion, X, y, weight, index)
+    alpha = records["sample_alpha"]
 
     dw = (_flat(module.parameters()).detach() - before).cpu().numpy()
     a = alpha.cpu().numpy()
@@ -219,7 +220,8 @@ def test_iw_step_every_state_occurs():
         weight = torch.tensor(STEP_WEIGHTS, dtype=torch.float64)
         optimizer = ImportanceWeights(qp_tol=1e-12, **settings).build(module.parameters())
         optimizer.reset_samples(len(X), torch.device("cpu"), torch.float64)
-        _, alpha = optimizer.iw_step(module, criterion, X, y, weight, torch.arange(len(X)))
+        step = optimizer.per_sample_step(module, criterion, X, y, weight, torch.arange(len(X)))
+        alpha = step.records["sample_alpha"]
         bounds = settings["C"] * weight
         served = bounds > 0
         seen |= {"zero"} if bool((alpha[served] == 0).any()) else set()
@@ -228,10 +230,10 @@ def test_iw_step_every_state_occurs():
     assert seen == {"zero", "cap", "inside"}
 
 
-def test_iw_step_step_rule_is_driven_by_iw_step():
+def test_iw_step_step_rule_is_driven_by_per_sample_step():
     module, _, _, _ = _step_problem("logistic", "cpu")
     optimizer = ImportanceWeights().build(module.parameters())
-    with pytest.raises(RuntimeError, match="iw_step"):
+    with pytest.raises(RuntimeError, match="per_sample_step"):
         optimizer.step()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import pytest
 import torch
@@ -105,3 +106,29 @@ def test_resolve_optimizer():
     assert resolved.get_params() == spec.get_params()
     with pytest.raises(ValueError, match="optimizer must be one of"):
         resolve_optimizer("newton")
+
+
+def _lbfgs_step(w: torch.nn.Parameter, optimizer: torch.optim.Optimizer) -> None:
+    """One L-BFGS step on a quadratic with unequal curvatures (not solved in one step)."""
+    scales = torch.tensor([1.0, 10.0, 100.0])
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = (scales * (w - 2.0).square()).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+
+
+def test_lbfgs_steps_again_after_a_pickle_round_trip():
+    """torch pickles LBFGS without its parameter list; the spec's optimizer restores it."""
+    (w,) = _parameter()
+    optimizer = OPTIMIZERS["lbfgs"]().build([w])
+    _lbfgs_step(w, optimizer)
+    w_copy, optimizer_copy = pickle.loads(pickle.dumps((w, optimizer)))
+    before = w_copy.detach().clone()
+    _lbfgs_step(w, optimizer)
+    _lbfgs_step(w_copy, optimizer_copy)
+    assert not torch.equal(w_copy, before)
+    torch.testing.assert_close(w_copy, w, rtol=0, atol=0)  # as if never pickled

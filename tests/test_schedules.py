@@ -12,9 +12,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from numpy.testing import assert_allclose
 from sklearn.base import clone
 from sklearn.datasets import make_classification
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_iw import IWLogisticRegression
 from sklearn_iw.solvers import (
@@ -460,3 +462,28 @@ def test_resolve_schedule_names_and_errors():
         resolve_schedule("step")
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         resolve_schedule(0.1)
+
+
+# One value outside the domain of each hyperparameter of the schedules.
+OUT_OF_RANGE = [
+    (Exponential(gamma=0.0), "gamma"),
+    (Exponential(gamma=1.5), "gamma"),
+    (InverseTime(decay=-0.1), "decay"),
+    (InverseSqrt(decay=math.nan), "decay"),
+    (Linear(end_factor=1.5), "end_factor"),
+    (Cosine(eta_min=-1.0), "eta_min"),
+    (CosineRestarts(T_0=0), "T_0"),
+    (CosineRestarts(T_mult=1.5), "T_mult"),
+    (OneCycle(pct_start=1.5), "pct_start"),
+    (OneCycle(div_factor=0.0), "div_factor"),
+    (Plateau(factor=1.0), "factor"),
+    (Plateau(patience=True), "patience"),
+    (Plateau(min_lr=-1e-3), "min_lr"),
+]
+
+
+@pytest.mark.parametrize(("spec", "key"), OUT_OF_RANGE, ids=repr)
+def test_out_of_range_hyperparameter_raises_at_build(spec, key):
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=LR0)
+    with pytest.raises(InvalidParameterError, match=f"'{key}' parameter of {type(spec).__name__}"):
+        spec.build(optimizer, n_epochs=N_EPOCHS)

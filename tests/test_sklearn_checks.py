@@ -1,9 +1,30 @@
-"""scikit-learn's own estimator checks, with no expected failures, over every optimizer."""
+"""scikit-learn's own estimator checks, with no expected failures, over every optimizer:
+every estimator with its default parameters and each plain optimizer name a new user
+would pick, and tuned instances over every rule."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
+from sklearn_iw import (
+    IWLinearRegression,
+    IWLogisticRegression,
+    IWLSTMClassifier,
+    IWLSTMRegressor,
+    IWMLPClassifier,
+    IWMLPRegressor,
+)
 from sklearn_iw.solvers import OPTIMIZERS, SGD, Adam
+
+ESTIMATOR_CLASSES = (
+    IWLogisticRegression,
+    IWMLPClassifier,
+    IWLSTMClassifier,
+    IWLinearRegression,
+    IWMLPRegressor,
+    IWLSTMRegressor,
+)
+# Defaults as a user meets them: only the optimizer's plain name is set.
+DEFAULT_OPTIMIZERS = ("importance_weights", "adam", "sgd", "lbfgs")
+DEFAULTS = [cls(optimizer=name) for cls in ESTIMATOR_CLASSES for name in DEFAULT_OPTIMIZERS]
 
 
 def _mlp(optimizer: str) -> IWMLPClassifier:
@@ -39,6 +60,6 @@ ESTIMATORS = [
 ]
 
 
-@parametrize_with_checks(ESTIMATORS)
+@parametrize_with_checks(DEFAULTS + ESTIMATORS)
 def test_sklearn_compatible(estimator, check):
     check(estimator)

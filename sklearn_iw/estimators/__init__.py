@@ -1,7 +1,14 @@
 """scikit-learn estimators of the package."""
 
-from .logistic import IWLogisticRegression
-from .lstm import IWLSTMClassifier
-from .mlp import IWMLPClassifier
+from .linear import IWLinearRegression, IWLogisticRegression
+from .lstm import IWLSTMClassifier, IWLSTMRegressor
+from .mlp import IWMLPClassifier, IWMLPRegressor
 
-__all__ = ["IWLSTMClassifier", "IWLogisticRegression", "IWMLPClassifier"]
+__all__ = [
+    "IWLSTMClassifier",
+    "IWLSTMRegressor",
+    "IWLinearRegression",
+    "IWLogisticRegression",
+    "IWMLPClassifier",
+    "IWMLPRegressor",
+]

@@ -39,9 +39,16 @@ from torch import nn
 
 from ..solvers import resolve_schedule
 from ..solvers._influence import InfluenceAccumulator, loo_margins, margins, span_self_influence
-from ._engine import TensorData, eval_forward
+from ._data import TensorData, eval_forward
 
 NOT_IMPORTANCE_WEIGHTS = "the optimizer is not 'importance_weights'"
+NOT_CLASSIFICATION = (
+    "the bound counts misclassified samples and the estimate margins that change sign: "
+    "both are defined for classifiers only (leave_one_out replays exact predictions)"
+)
+# The tasks whose errors the bound counts, and those with a margin for the estimate.
+_BOUND_TASKS = ("binary", "multiclass", "multilabel")
+_MARGIN_TASKS = ("binary", "multiclass")
 # The estimate's jackknife factors an |A| x |A| matrix of the ever-active samples: beyond
 # this many (128 MiB in float64) it is not computed.
 MAX_ACTIVE_FOR_ESTIMATE = 4096
@@ -53,7 +60,7 @@ def lemma_obstacle(estimator, incremental: bool, n_train: int) -> str | None:
 
     Parameters
     ----------
-    estimator : BaseIWClassifier
+    estimator : BaseIWEstimator
         The estimator, right after its fit (``net_`` set).
     incremental : bool
         Whether the fit continued an earlier one.
@@ -66,13 +73,13 @@ def lemma_obstacle(estimator, incremental: bool, n_train: int) -> str | None:
         A clause that completes "... is NaN: ", or None.
     """
     net = estimator.net_
-    if not getattr(net.optimizer_, "per_sample", False):
+    if not net.optimizer_spec.per_sample:
         return NOT_IMPORTANCE_WEIGHTS
     if net.diverged_at_ is not None:
         return "training diverged and was rolled back to earlier weights"
     if estimator.early_stopping:
         return "early_stopping holds out a validation split that depends on every sample"
-    if isinstance(estimator.class_weight, str):
+    if isinstance(getattr(estimator, "class_weight", None), str):
         return "class_weight='balanced' depends on the class counts of every sample"
     if resolve_schedule(estimator.lr_schedule).name == "plateau":
         return "the 'plateau' schedule reacts to the training loss of every sample"
@@ -80,7 +87,7 @@ def lemma_obstacle(estimator, incremental: bool, n_train: int) -> str | None:
         return "training continued from an earlier fit (partial_fit or warm_start)"
     if any(isinstance(m, nn.Dropout) and m.p > 0 for m in net.module_.modules()):
         return "dropout masks are drawn per batch, not keyed by sample"
-    batch = net.batch_size
+    batch = net.feed_.batch_size
     if -(-n_train // batch) != -(-(n_train - 1) // batch):
         return (
             f"with {n_train} samples and batches of {batch}, removing one sample changes "
@@ -151,7 +158,7 @@ def _capture(net, stopping: dict) -> Checkpoint:
         optimizer=copy.deepcopy(net.optimizer_.state_dict()),
         sample_memory={k: v.clone() for k, v in net.optimizer_.sample_memory().items()},
         scheduler=copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None,
-        generator=net.generator.get_state() if net.generator is not None else None,
+        generator=net.feed_.generator.get_state() if net.feed_.generator is not None else None,
         # Rows of finished epochs are not changed again: shared, copied on resume.
         history=list(net.history),
         stopping={k: v.clone() for k, v in stopping.items()},
@@ -203,7 +210,7 @@ class LeaveOneOutRecorder(Callback):
         self.checkpoints = checkpoints
 
     def on_train_begin(self, net, X=None, **kwargs):
-        train = X.train  # the engine's SplitData
+        train = X.train  # the engine's Feed
         n = len(train)
         device = train.y.device
         if len(getattr(self, "activation_epoch_", ())) != n:
@@ -216,7 +223,7 @@ class LeaveOneOutRecorder(Callback):
         self.checkpoints_ = {}
         self.influence_ = InfluenceAccumulator(n, train.weight.dtype, device)
         # Other optimizers have no per-sample steps: nothing to record.
-        self.recording_ = getattr(net.optimizer_, "per_sample", False)
+        self.recording_ = net.optimizer_spec.per_sample
 
     def on_epoch_begin(self, net, **kwargs):
         if self.checkpoints and self.recording_:
@@ -235,7 +242,7 @@ class LeaveOneOutRecorder(Callback):
         epoch = len(net.history) - 1
         first = self.activation_epoch_[index]
         self.activation_epoch_[index] = torch.where((sample_alpha > 0) & (first < 0), epoch, first)
-        if target.ndim == 1:  # multilabel targets have no margin (no estimate)
+        if net.criterion_.task in _MARGIN_TASKS:
             step = net.optimizer_.last_step
             span = span_self_influence(step.gram, sample_alpha, step.bounds)
             _, margin_per_loss = margins(y_pred, target, net.criterion_)
@@ -259,7 +266,7 @@ class LeaveOneOutRecorder(Callback):
         return rule["stopped_at"][:-1] != rule["stopped_at"][-1]
 
     def on_epoch_end(self, net, dataset_train=None, **kwargs):
-        if not self.recording_:
+        if not self.recording_ or net.criterion_.task not in _BOUND_TASKS:
             return
         # The optimizer keeps each sample's loss at its last visit (its per-sample memory).
         losses = net.optimizer_.last_losses
@@ -296,8 +303,9 @@ class ResumeFrom(Callback):
         scheduler = _scheduler_of(net)
         if scheduler is not None and state.scheduler is not None:
             scheduler.load_state_dict(copy.deepcopy(state.scheduler))
-        if net.generator is not None and state.generator is not None:
-            net.generator.set_state(state.generator)
+        generator = net.feed_.generator
+        if generator is not None and state.generator is not None:
+            generator.set_state(state.generator)
         net.history = History(copy.deepcopy(state.history))
         callbacks = dict(net.callbacks_)
         stopping = callbacks["stopping"]
@@ -318,7 +326,7 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
 
     Parameters
     ----------
-    estimator : BaseIWClassifier
+    estimator : BaseIWEstimator
         The estimator, right after its fit.
     train : TensorData
         The training samples.
@@ -328,15 +336,20 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
     net = estimator.net_
     obstacle = lemma_obstacle(estimator, incremental, len(train))
     estimator.loo_reason_ = {"bound": obstacle, "estimate": obstacle, "replay": obstacle}
-    if not getattr(net.optimizer_, "per_sample", False):
+    if not net.optimizer_spec.per_sample:
         return
     recorder = dict(net.callbacks_)["loo"]
     estimator.importance_weights_ = net.optimizer_.importance_weights.cpu().numpy().copy()
     estimator.activation_epoch_ = recorder.activation_epoch_.cpu().numpy().copy()
     estimator.support_ = np.flatnonzero(estimator.activation_epoch_ >= 0)
-    estimator.loo_bound_curve_ = [float(row["loo_bound"]) for row in net.history]
     estimator.loo_influence_ = np.zeros(len(train))
     estimator._loo_estimate = math.nan
+    if net.criterion_.task not in _BOUND_TASKS:
+        estimator.loo_bound_curve_ = []
+        for quantity in ("bound", "estimate"):
+            estimator.loo_reason_[quantity] = NOT_CLASSIFICATION
+        return
+    estimator.loo_bound_curve_ = [float(row["loo_bound"]) for row in net.history]
     if obstacle is not None:
         return
     n_active = len(estimator.support_)
@@ -444,8 +457,8 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
         result is the exact leave-one-out of the last step given that preprocessing.
     X : array-like of shape (n_samples, ...)
         Training data.
-    y : array-like of shape (n_samples,) or (n_samples, n_labels)
-        Target labels.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Target labels or values.
     sample_weight : array-like of shape (n_samples,), default=None
         Per-sample weights of the (last step's) fit.
     n_jobs : int, default=None
@@ -458,8 +471,9 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
     -------
     result : sklearn.utils.Bunch
         ``decision`` (n_samples,) or (n_samples, n_outputs): each sample's decision
-        value from the model trained without it; ``predictions``: the labels those give;
-        ``error``: the leave-one-out error rate; ``n_replayed``: samples trained again;
+        value (a regressor's predicted value) from the model trained without it;
+        ``predictions``: the labels (values) those give; ``error``: the leave-one-out
+        error rate (a regressor's mean squared error); ``n_replayed``: samples trained again;
         ``cost_fraction``: epochs trained again over the ``n * n_iter_`` of n refits
         (each taken to train as many epochs as the fit on all the data);
         ``estimator``: the fit on all the data; ``reason``: why every sample was
@@ -515,11 +529,10 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
     dict(net.callbacks_)["loo"].checkpoints_ = {}
     outputs_t = torch.as_tensor(outputs)
     predictions = final._labels(net.criterion_.predict(outputs_t).numpy())
-    wrong = predictions != y
     return Bunch(
-        decision=net.criterion_.decision(outputs_t).numpy(),
+        decision=final._decision(outputs_t),
         predictions=predictions,
-        error=float(np.mean(wrong.any(axis=1) if wrong.ndim > 1 else wrong)),
+        error=final._error(predictions, y),
         n_replayed=len(todo),
         cost_fraction=float(epochs_run / (n * final.n_iter_)),
         estimator=fitted,

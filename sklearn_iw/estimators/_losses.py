@@ -1,9 +1,11 @@
-"""Per-sample classification losses and the maps from network outputs to predictions.
+"""Per-sample losses and the maps from network outputs to predictions and scores.
 
 Each loss is a ``torch.nn.Module`` returning one loss per sample (no reduction): the
 engine weights and averages them, and importance weights need them unreduced. The
 targets are encoded by the estimator: class indices (``int64``) for binary and
-multiclass problems, a float indicator matrix for multilabel ones.
+multiclass problems, a float indicator matrix for multilabel ones, float values of shape
+(n_samples, n_outputs) for regression. ``task`` names the kind of target; the
+leave-one-out records read it (margins exist for single-label classification only).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from torch import nn
 
 LOSSES = ("log_loss", "hinge", "squared_hinge", "modified_huber")
 PROBA_LOSSES = ("log_loss", "modified_huber")
+REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive")
 
 
 def _margin_loss(z: torch.Tensor, loss: str) -> torch.Tensor:
@@ -98,6 +101,10 @@ class ClassificationLoss(nn.Module):
         hit = self.predict(output) == target.long()
         return hit.all(dim=1) if hit.ndim > 1 else hit
 
+    def score(self, output: torch.Tensor, target: torch.Tensor) -> float:
+        """Accuracy (exact match for multilabel), the validation score."""
+        return float(self.correct(output, target).double().mean())
+
     def decision(self, output: torch.Tensor) -> torch.Tensor:
         """Decision values: (n,) for binary problems, (n, n_outputs) otherwise."""
         return output[:, 0] if self.task == "binary" else output
@@ -117,3 +124,52 @@ class ClassificationLoss(nn.Module):
         total = prob.sum(dim=1, keepdim=True)
         uniform = torch.full_like(prob, 1.0 / prob.shape[1])
         return torch.where(total > 0, prob / total.clamp_min(torch.finfo(prob.dtype).tiny), uniform)
+
+
+class RegressionLoss(nn.Module):
+    """Per-sample regression loss, averaged over the outputs.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'huber', 'epsilon_insensitive'}
+        Of the residual ``r = y - f``: 'squared_error' ``r**2 / 2`` (the loss of
+        scikit-learn's ``MLPRegressor``, so ``loss_curve_`` is on its scale), 'huber'
+        ``r**2 / 2`` for ``|r| <= epsilon``, ``epsilon * (|r| - epsilon / 2)`` beyond,
+        'epsilon_insensitive' ``max(0, |r| - epsilon)`` (as scikit-learn's
+        ``SGDRegressor``).
+    epsilon : float, default=0.1
+        The threshold of 'huber' and 'epsilon_insensitive'.
+    """
+
+    task = "regression"
+
+    def __init__(self, loss: str = "squared_error", epsilon: float = 0.1):
+        super().__init__()
+        self.loss = loss
+        self.epsilon = epsilon
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Return the (n_samples,) losses of ``output`` against ``target`` (n, n_outputs)."""
+        residual = target - output
+        if self.loss == "squared_error":
+            terms = 0.5 * residual.square()
+        elif self.loss == "huber":
+            terms = F.huber_loss(output, target, reduction="none", delta=self.epsilon)
+        else:
+            terms = F.relu(residual.abs() - self.epsilon)
+        return terms.mean(dim=1)
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        """Predicted values: the outputs."""
+        return output
+
+    def score(self, output: torch.Tensor, target: torch.Tensor) -> float:
+        """Coefficient of determination R^2, averaged uniformly over the outputs (as
+        scikit-learn's ``r2_score``; an output of constant target scores 1 if predicted
+        exactly, else 0), the validation score."""
+        residual = (target - output).square().sum(dim=0)
+        total = (target - target.mean(dim=0)).square().sum(dim=0)
+        exact = torch.where(residual == 0, 1.0, 0.0).to(output.dtype)
+        tiny = torch.finfo(total.dtype).tiny
+        r2 = torch.where(total > 0, 1.0 - residual / total.clamp_min(tiny), exact)
+        return float(r2.mean())

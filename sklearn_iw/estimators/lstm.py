@@ -1,4 +1,4 @@
-"""IWLSTMClassifier: an LSTM sequence classifier trained by the package's engine."""
+"""LSTM sequence models: IWLSTMClassifier and IWLSTMRegressor, and their network."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from sklearn.utils.validation import check_array, check_consistent_length, valid
 from torch import nn
 
 from ..solvers import linear_call_recorder
-from ._base import COMMON_ATTRIBUTES_DOC, COMMON_PARAMETERS_DOC, BaseIWClassifier
+from ._classification import CLASSIFIER_ATTRIBUTES_DOC, BaseIWClassifier, classifier_parameters_doc
 from ._layers import SeededDropout
+from ._regression import REGRESSOR_ATTRIBUTES_DOC, BaseIWRegressor, regressor_parameters_doc
 from ._sequences import SequenceEncoder
 
 READOUTS = ("last", "mean", "max")
@@ -240,10 +241,12 @@ class LSTMNetwork(nn.Module):
         return torch.cat([forward, x[:, 0, self.hidden_size :]], dim=1)
 
 
-class IWLSTMClassifier(BaseIWClassifier):
-    _supports_multilabel = True
+class _LSTM:
+    """The module and the inputs of the LSTM models: every sequence form the encoder
+    accepts, read by :class:`LSTMNetwork`."""
+
+    _multi_output = True
     _parameter_constraints: dict = {
-        **BaseIWClassifier._parameter_constraints,
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "num_layers": [Interval(Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
@@ -253,57 +256,6 @@ class IWLSTMClassifier(BaseIWClassifier):
         "forget_bias": [Interval(Real, -math.inf, math.inf, closed="neither")],
         "readout": [StrOptions(set(READOUTS))],
     }
-
-    def __init__(
-        self,
-        hidden_size=32,
-        num_layers=1,
-        bidirectional=False,
-        window=1,
-        alphabet=None,
-        dropout=0.0,
-        forget_bias=4.5,
-        readout="last",
-        *,
-        optimizer="importance_weights",
-        lr_schedule="constant",
-        batch_size="auto",
-        max_iter=200,
-        tol=1e-4,
-        n_iter_no_change=10,
-        early_stopping=False,
-        validation_fraction=0.1,
-        alpha=1e-4,
-        class_weight=None,
-        update_clip=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-    ):
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.window = window
-        self.alphabet = alphabet
-        self.dropout = dropout
-        self.forget_bias = forget_bias
-        self.readout = readout
-        self.optimizer = optimizer
-        self.lr_schedule = lr_schedule
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.alpha = alpha
-        self.class_weight = class_weight
-        self.update_clip = update_clip
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -364,18 +316,124 @@ class IWLSTMClassifier(BaseIWClassifier):
         return tags
 
 
-IWLSTMClassifier.__doc__ = f"""LSTM sequence classifier trained by gradient-based rules.
+class IWLSTMClassifier(_LSTM, BaseIWClassifier):
+    _parameter_constraints: dict = {
+        **BaseIWClassifier._parameter_constraints,
+        **_LSTM._parameter_constraints,
+    }
 
-Stacked LSTM layers (optionally bidirectional) read each sequence up to its own last
-step; a linear head on a readout of the last layer (its final states, or the mean or the
-maximum of its outputs over the real steps) gives one logistic output for binary
-problems, softmax outputs for several classes, independent logistic outputs for
-multilabel indicator targets. Every direction of every layer is one call of torch's fused
-LSTM kernel over the padded batch (no packing); with ``optimizer='importance_weights'``
-the per-sample Gram of the gradients through time comes exactly out of the same kernel
-(an identity probe yields the gate gradients), so importance weights and the
-leave-one-out quantities work as for the other estimators.
+    def __init__(
+        self,
+        hidden_size=32,
+        num_layers=1,
+        bidirectional=False,
+        window=1,
+        alphabet=None,
+        dropout=0.0,
+        forget_bias=4.5,
+        readout="last",
+        *,
+        optimizer="importance_weights",
+        lr_schedule="constant",
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        alpha=1e-4,
+        class_weight=None,
+        update_clip=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.window = window
+        self.alphabet = alphabet
+        self.dropout = dropout
+        self.forget_bias = forget_bias
+        self.readout = readout
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.alpha = alpha
+        self.class_weight = class_weight
+        self.update_clip = update_clip
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
 
+
+class IWLSTMRegressor(_LSTM, BaseIWRegressor):
+    _parameter_constraints: dict = {
+        **BaseIWRegressor._parameter_constraints,
+        **_LSTM._parameter_constraints,
+    }
+
+    def __init__(
+        self,
+        hidden_size=32,
+        num_layers=1,
+        bidirectional=False,
+        window=1,
+        alphabet=None,
+        dropout=0.0,
+        forget_bias=4.5,
+        readout="last",
+        *,
+        optimizer="importance_weights",
+        lr_schedule="constant",
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        alpha=1e-4,
+        update_clip=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.window = window
+        self.alphabet = alphabet
+        self.dropout = dropout
+        self.forget_bias = forget_bias
+        self.readout = readout
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.alpha = alpha
+        self.update_clip = update_clip
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+
+_DEFAULTS = {"optimizer": "importance_weights", "max_iter": 200, "alpha": 1e-4}
+
+
+_INPUTS_DOC = """\
 Accepted inputs (for ``fit`` and every prediction method):
 
 - 2D numeric ``(n, T)`` or a pandas DataFrame: ``n`` univariate sequences of length ``T``
@@ -384,9 +442,9 @@ Accepted inputs (for ``fit`` and every prediction method):
 - a list of arrays ``(T_i, d)`` (or ``(T_i,)``) of varying lengths;
 - a list or 1D array of strings (protein or DNA sequences), one-hot encoded over
   ``alphabet``. A letter not in the alphabet is encoded as an all-zero step.
+"""
 
-Parameters
-----------
+_ARCHITECTURE_DOC = """\
 hidden_size : int, default=32
     Units per layer and direction.
 num_layers : int, default=1
@@ -411,30 +469,55 @@ forget_bias : float, default=4.5
     ``make_latching``'s default task (lag 100, noise of variance 0.2) in 18 of 18 fits
     measured, where 1.0 failed 2 of 6; lags of ``T`` steps want about ``ln(T)``, and short
     sequences lose a little (digits read row by row: 0.91-0.93 against 0.93-0.96 with 1.0).
-readout : {{'last', 'mean', 'max'}}, default='last'
+readout : {'last', 'mean', 'max'}, default='last'
     What the head reads: 'last' the final states (the forward direction's after each
     sequence's last step, the backward direction's after its first); 'mean' and 'max'
     the mean and the maximum of the last layer's outputs over each sequence's real
     steps, so that information anywhere in a sequence (a motif in the middle) reaches
     the head directly.
-{COMMON_PARAMETERS_DOC.format(optimizer="importance_weights", max_iter=200, alpha=1e-4)}
-Attributes
-----------
-input_form_ : {{'columns', 'sequences', 'strings'}}
+"""
+
+_INPUT_ATTRIBUTES_DOC = """\
+input_form_ : {'columns', 'sequences', 'strings'}
     Form of the training input: 2D numeric, numeric sequences, or strings.
 alphabet_ : ndarray of str or None
     The letters of the one-hot encoding for string input, else None.
 sequence_encoder_ : SequenceEncoder
     The fitted input encoder.
-{
-    COMMON_ATTRIBUTES_DOC.replace(
+"""
+
+
+def _attributes(task_doc: str) -> str:
+    """The task's common attributes, with ``n_features_in_`` as the LSTM reads it."""
+    return task_doc.replace(
         "Number of features seen during fit.",
         "Columns of 2D training input; features per step (alphabet size for strings) otherwise.",
     )
-}
+
+
+IWLSTMClassifier.__doc__ = f"""LSTM sequence classifier trained by gradient-based rules.
+
+Stacked LSTM layers (optionally bidirectional) read each sequence up to its own last
+step; a linear head on a readout of the last layer (its final states, or the mean or the
+maximum of its outputs over the real steps) gives one logistic output for binary
+problems, softmax outputs for several classes, independent logistic outputs for
+multilabel indicator targets. Every direction of every layer is one call of torch's fused
+LSTM kernel over the padded batch (no packing); with ``optimizer='importance_weights'``
+the per-sample Gram of the gradients through time comes exactly out of the same kernel
+(an identity probe yields the gate gradients), so importance weights and the
+leave-one-out quantities work as for the other estimators.
+
+{_INPUTS_DOC}
+Parameters
+----------
+{_ARCHITECTURE_DOC}{classifier_parameters_doc(**_DEFAULTS)}
+Attributes
+----------
+{_INPUT_ATTRIBUTES_DOC}{_attributes(CLASSIFIER_ATTRIBUTES_DOC)}
 See Also
 --------
 IWMLPClassifier : the feed-forward network with the same interface.
+IWLSTMRegressor : the regressor with the same network.
 
 Examples
 --------
@@ -444,4 +527,35 @@ Examples
 >>> clf = IWLSTMClassifier(hidden_size=8, max_iter=20, random_state=0).fit(X, y)
 >>> clf.predict(["ACGG", "TTGG"]).shape
 (2,)
+"""
+
+IWLSTMRegressor.__doc__ = f"""LSTM sequence regressor trained by gradient-based rules.
+
+The network of :class:`IWLSTMClassifier` with one linear output per target column,
+trained on the squared error (``r**2 / 2`` averaged over the targets) plus an L2
+penalty: forecasting the next value of a series from a window of its past, or any
+per-sequence quantity.
+
+{_INPUTS_DOC}
+Parameters
+----------
+{_ARCHITECTURE_DOC}{regressor_parameters_doc(**_DEFAULTS)}
+Attributes
+----------
+{_INPUT_ATTRIBUTES_DOC}{_attributes(REGRESSOR_ATTRIBUTES_DOC)}
+See Also
+--------
+IWLSTMClassifier : the classifier with the same network.
+IWMLPRegressor : the feed-forward regressor.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sklearn_iw import IWLSTMRegressor
+>>> series = np.sin(np.arange(300) / 5)
+>>> X = np.stack([series[i : i + 20] for i in range(250)])  # windows of 20 steps
+>>> y = series[20:270]  # the next value
+>>> reg = IWLSTMRegressor(hidden_size=8, max_iter=5, random_state=0).fit(X, y)
+>>> reg.predict(X[:3]).shape
+(3,)
 """

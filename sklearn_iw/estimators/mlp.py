@@ -1,4 +1,4 @@
-"""IWMLPClassifier: a multi-layer perceptron trained by the package's engine."""
+"""Multi-layer perceptrons: IWMLPClassifier and IWMLPRegressor."""
 
 from __future__ import annotations
 
@@ -7,19 +7,103 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from torch import nn
 
-from ._base import COMMON_ATTRIBUTES_DOC, COMMON_PARAMETERS_DOC, BaseIWClassifier
+from ._classification import CLASSIFIER_ATTRIBUTES_DOC, BaseIWClassifier, classifier_parameters_doc
 from ._layers import ACTIVATIONS, INITS, SeededDropout, init_linear, make_activation, resolve_init
+from ._regression import REGRESSOR_ATTRIBUTES_DOC, BaseIWRegressor, regressor_parameters_doc
+
+_DEFAULTS = {"optimizer": "importance_weights", "max_iter": 200, "alpha": 1e-4}
 
 
-class IWMLPClassifier(BaseIWClassifier):
-    _supports_multilabel = True
+class _MLP:
+    """The module of the multi-layer perceptrons: hidden layers, then a linear output."""
+
+    _multi_output = True
     _parameter_constraints: dict = {
-        **BaseIWClassifier._parameter_constraints,
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "init": [StrOptions(set(INITS))],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
+    }
+
+    def _check_params(self) -> None:
+        """Validate the parameters, and each entry of a sequence ``hidden_layer_sizes``."""
+        super()._check_params()
+        sizes = self.hidden_layer_sizes
+        if not isinstance(sizes, Integral) and any(
+            not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes
+        ):
+            raise InvalidParameterError(
+                f"The 'hidden_layer_sizes' parameter of {type(self).__name__} must be an int "
+                f"in the range [1, inf) or an array-like of such ints. Got {sizes!r} instead."
+            )
+
+    def _build_module(self, n_features: int, n_outputs: int) -> nn.Module:
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        init = resolve_init(self.init, self.activation)
+        layers: list[nn.Module] = []
+        width = n_features
+        for size in sizes:
+            linear = nn.Linear(width, size, bias=not self.batch_norm)
+            init_linear(linear, init)
+            layers.append(linear)
+            if self.batch_norm:
+                layers.append(nn.BatchNorm1d(size))
+            layers.append(make_activation(self.activation, size))
+            if self.dropout:
+                layers.append(SeededDropout(self.dropout))
+            width = size
+        output = nn.Linear(width, n_outputs)
+        init_linear(output, "glorot_uniform")
+        layers.append(output)
+        return nn.Sequential(*layers)
+
+    def _set_fitted_weights(self) -> None:
+        linears = [m for m in self.net_.module_ if isinstance(m, nn.Linear)]
+        self.coefs_ = [m.weight.detach().cpu().numpy().T.copy() for m in linears]
+        self.intercepts_ = [
+            (m.bias if m.bias is not None else m.weight.new_zeros(m.out_features))
+            .detach()
+            .cpu()
+            .numpy()
+            .copy()
+            for m in linears
+        ]
+
+
+_ARCHITECTURE_DOC = """\
+hidden_layer_sizes : int or tuple of int, default=(100,)
+    Number of units of each hidden layer.
+activation : str, default='relu'
+    Hidden-unit activation: 'identity', 'logistic', 'tanh', 'lecun_tanh'
+    (``1.7159 tanh(2x/3)``), 'relu', 'leaky_relu', 'prelu', 'elu', 'selu', 'gelu',
+    'silu', 'softplus' or 'gaussian' (``exp(-x^2)``).
+init : str, default='auto'
+    Hidden-weight initialisation: 'auto' (He for the ReLU family, LeCun normal for
+    SELU, Glorot otherwise), 'lecun_normal', 'lecun_uniform', 'glorot_normal',
+    'glorot_uniform', 'he_normal', 'he_uniform', 'orthogonal' or 'sparse'. Biases start
+    at zero; the output layer uses Glorot uniform.
+dropout : float, default=0.0
+    Dropout probability after each hidden activation (training only).
+batch_norm : bool, default=False
+    Batch normalisation before each hidden activation (hidden layers then have no
+    bias: the normalisation's shift replaces it).
+"""
+
+_WEIGHTS_DOC = """\
+coefs_ : list of ndarray
+    ``coefs_[i]`` has shape (fan_in, fan_out): the weights of layer ``i``.
+intercepts_ : list of ndarray
+    ``intercepts_[i]`` has shape (fan_out,): the biases of layer ``i`` (zeros for hidden
+    layers with ``batch_norm``).
+"""
+
+
+class IWMLPClassifier(_MLP, BaseIWClassifier):
+    _parameter_constraints: dict = {
+        **BaseIWClassifier._parameter_constraints,
+        **_MLP._parameter_constraints,
     }
 
     def __init__(
@@ -67,50 +151,55 @@ class IWMLPClassifier(BaseIWClassifier):
         self.verbose = verbose
         self.warm_start = warm_start
 
-    def _check_params(self) -> None:
-        """Validate the parameters, and each entry of a sequence ``hidden_layer_sizes``."""
-        super()._check_params()
-        sizes = self.hidden_layer_sizes
-        if not isinstance(sizes, Integral) and any(
-            not isinstance(s, Integral) or isinstance(s, bool) or s < 1 for s in sizes
-        ):
-            raise InvalidParameterError(
-                "The 'hidden_layer_sizes' parameter of IWMLPClassifier must be an int in the "
-                f"range [1, inf) or an array-like of such ints. Got {sizes!r} instead."
-            )
 
-    def _build_module(self, n_features: int, n_outputs: int) -> nn.Module:
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        init = resolve_init(self.init, self.activation)
-        layers: list[nn.Module] = []
-        width = n_features
-        for size in sizes:
-            linear = nn.Linear(width, size, bias=not self.batch_norm)
-            init_linear(linear, init)
-            layers.append(linear)
-            if self.batch_norm:
-                layers.append(nn.BatchNorm1d(size))
-            layers.append(make_activation(self.activation, size))
-            if self.dropout:
-                layers.append(SeededDropout(self.dropout))
-            width = size
-        output = nn.Linear(width, n_outputs)
-        init_linear(output, "glorot_uniform")
-        layers.append(output)
-        return nn.Sequential(*layers)
+class IWMLPRegressor(_MLP, BaseIWRegressor):
+    _parameter_constraints: dict = {
+        **BaseIWRegressor._parameter_constraints,
+        **_MLP._parameter_constraints,
+    }
 
-    def _set_fitted_weights(self) -> None:
-        linears = [m for m in self.net_.module_ if isinstance(m, nn.Linear)]
-        self.coefs_ = [m.weight.detach().cpu().numpy().T.copy() for m in linears]
-        self.intercepts_ = [
-            (m.bias if m.bias is not None else m.weight.new_zeros(m.out_features))
-            .detach()
-            .cpu()
-            .numpy()
-            .copy()
-            for m in linears
-        ]
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        init="auto",
+        dropout=0.0,
+        batch_norm=False,
+        optimizer="importance_weights",
+        lr_schedule="constant",
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        alpha=1e-4,
+        update_clip=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.init = init
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.alpha = alpha
+        self.update_clip = update_clip
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
 
 
 IWMLPClassifier.__doc__ = f"""Multi-layer perceptron classifier trained by gradient-based rules.
@@ -122,34 +211,14 @@ independent logistic outputs for multilabel indicator targets (as scikit-learn's
 
 Parameters
 ----------
-hidden_layer_sizes : int or tuple of int, default=(100,)
-    Number of units of each hidden layer.
-activation : str, default='relu'
-    Hidden-unit activation: 'identity', 'logistic', 'tanh', 'lecun_tanh'
-    (``1.7159 tanh(2x/3)``), 'relu', 'leaky_relu', 'prelu', 'elu', 'selu', 'gelu',
-    'silu', 'softplus' or 'gaussian' (``exp(-x^2)``).
-init : str, default='auto'
-    Hidden-weight initialisation: 'auto' (He for the ReLU family, LeCun normal for
-    SELU, Glorot otherwise), 'lecun_normal', 'lecun_uniform', 'glorot_normal',
-    'glorot_uniform', 'he_normal', 'he_uniform', 'orthogonal' or 'sparse'. Biases start
-    at zero; the output layer uses Glorot uniform.
-dropout : float, default=0.0
-    Dropout probability after each hidden activation (training only).
-batch_norm : bool, default=False
-    Batch normalisation before each hidden activation (hidden layers then have no
-    bias: the normalisation's shift replaces it).
-{COMMON_PARAMETERS_DOC.format(optimizer="importance_weights", max_iter=200, alpha=1e-4)}
+{_ARCHITECTURE_DOC}{classifier_parameters_doc(**_DEFAULTS)}
 Attributes
 ----------
-coefs_ : list of ndarray
-    ``coefs_[i]`` has shape (fan_in, fan_out): the weights of layer ``i``.
-intercepts_ : list of ndarray
-    ``intercepts_[i]`` has shape (fan_out,): the biases of layer ``i`` (zeros for hidden
-    layers with ``batch_norm``).
-{COMMON_ATTRIBUTES_DOC}
+{_WEIGHTS_DOC}{CLASSIFIER_ATTRIBUTES_DOC}
 See Also
 --------
 IWLogisticRegression : the linear model with the same interface.
+IWMLPRegressor : the regressor with the same network.
 
 Examples
 --------
@@ -158,5 +227,34 @@ Examples
 >>> X, y = load_digits(return_X_y=True)
 >>> clf = IWMLPClassifier(hidden_layer_sizes=(32,), max_iter=5, random_state=0)
 >>> clf.fit(X / 16, y).predict(X[:3] / 16).shape
+(3,)
+"""
+
+IWMLPRegressor.__doc__ = f"""Multi-layer perceptron regressor trained by gradient-based rules.
+
+Hidden layers ``Linear -> [BatchNorm] -> activation -> [Dropout]``, then a linear output
+per target column, trained on the squared error (``r**2 / 2`` averaged over the
+targets, scikit-learn's ``MLPRegressor`` loss) plus an L2 penalty.
+
+Parameters
+----------
+{_ARCHITECTURE_DOC}{regressor_parameters_doc(**_DEFAULTS)}
+Attributes
+----------
+{_WEIGHTS_DOC}{REGRESSOR_ATTRIBUTES_DOC}
+See Also
+--------
+IWMLPClassifier : the classifier with the same network.
+IWLinearRegression : the linear regressor.
+
+Examples
+--------
+>>> from sklearn.datasets import load_diabetes
+>>> from sklearn.preprocessing import StandardScaler
+>>> from sklearn_iw import IWMLPRegressor
+>>> X, y = load_diabetes(return_X_y=True)
+>>> X = StandardScaler().fit_transform(X)
+>>> reg = IWMLPRegressor((32,), max_iter=5, random_state=0).fit(X, y / y.std())
+>>> reg.predict(X[:3]).shape
 (3,)
 """

@@ -6,38 +6,17 @@ Nothing in this package knows about estimators: specs turn parameters into
 
 from ._gram import GramRows, linear_call_recorder, per_sample_gram, per_sample_gram_functional
 from ._importance import ImportanceWeights, ImportanceWeightsOptimizer
-from ._optimizers import (
-    GD,
-    LBFGS,
+from ._protocol import PerSampleOptimizer, PerSampleStep
+from ._qp import BoxQPResult, GramOperator, box_qp_duality_gap, solve_box_qp
+from ._registry import (
     OPTIMIZERS,
-    SGD,
-    Adadelta,
-    Adagrad,
-    Adam,
-    DeltaBarDelta,
-    DeltaDelta,
-    Momentum,
-    Nesterov,
-    OptimizerSpec,
-    Quickprop,
-    RMSprop,
-    Rprop,
+    SCHEDULES,
+    optimizer_table,
+    quoted_names,
     resolve_optimizer,
-)
-from ._qp import BoxQPResult, box_qp_duality_gap, solve_box_qp
-from ._rules import (
-    AdagradOptimizer,
-    DeltaBarDeltaOptimizer,
-    DeltaDeltaOptimizer,
-    MomentumOptimizer,
-    NesterovOptimizer,
-    QuickpropOptimizer,
-    RMSpropOptimizer,
-    RpropOptimizer,
-    RuleOptimizer,
+    resolve_schedule,
 )
 from ._schedules import (
-    SCHEDULES,
     Constant,
     Cosine,
     CosineRestarts,
@@ -48,8 +27,22 @@ from ._schedules import (
     OneCycle,
     Plateau,
     ScheduleSpec,
-    resolve_schedule,
+    lr_factors,
 )
+from ._spec import OptimizerSpec, quadratic_iterates
+from .rules._base import RuleOptimizer
+from .rules.adadelta import Adadelta
+from .rules.adagrad import Adagrad, AdagradOptimizer
+from .rules.adam import Adam
+from .rules.delta_bar_delta import DeltaBarDelta, DeltaBarDeltaOptimizer
+from .rules.delta_delta import DeltaDelta, DeltaDeltaOptimizer
+from .rules.lbfgs import LBFGS
+from .rules.momentum import Momentum, MomentumOptimizer
+from .rules.nesterov import Nesterov, NesterovOptimizer
+from .rules.quickprop import Quickprop, QuickpropOptimizer
+from .rules.rmsprop import RMSprop, RMSpropOptimizer
+from .rules.rprop import Rprop, RpropOptimizer
+from .rules.sgd import GD, SGD
 
 __all__: list[str] = [
     "ImportanceWeights",
@@ -71,6 +64,9 @@ __all__: list[str] = [
     "RMSprop",
     "Rprop",
     "resolve_optimizer",
+    "quoted_names",
+    "optimizer_table",
+    "quadratic_iterates",
     "AdagradOptimizer",
     "DeltaBarDeltaOptimizer",
     "DeltaDeltaOptimizer",
@@ -91,11 +87,15 @@ __all__: list[str] = [
     "Plateau",
     "ScheduleSpec",
     "resolve_schedule",
+    "lr_factors",
     "GramRows",
     "linear_call_recorder",
     "per_sample_gram",
     "per_sample_gram_functional",
     "BoxQPResult",
+    "GramOperator",
+    "PerSampleOptimizer",
+    "PerSampleStep",
     "box_qp_duality_gap",
     "solve_box_qp",
 ]

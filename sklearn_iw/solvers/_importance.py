@@ -20,10 +20,12 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
+from sklearn.utils._param_validation import StrOptions
 
 from ._gram import GramRows, per_sample_gram
-from ._optimizers import _POSITIVE, OPTIMIZERS, OptimizerSpec
+from ._protocol import PerSampleOptimizer, PerSampleStep
 from ._qp import solve_box_qp
+from ._spec import POSITIVE, OptimizerSpec
 
 _MARGINS = ("loss", "constant")
 # From this batch size on, the Gram matrix comes as rows on demand. On full batches the QP
@@ -52,11 +54,12 @@ class IWStep(NamedTuple):
     lr: float
 
 
-class ImportanceWeightsOptimizer(torch.optim.Optimizer):
+class ImportanceWeightsOptimizer(PerSampleOptimizer):
     """Applies importance-weights steps and remembers every sample's weight.
 
     Unlike gradient optimizers it needs the per-sample losses of the batch, so the
-    training engine calls :meth:`iw_step` instead of ``step``.
+    training engine calls :meth:`per_sample_step` instead of ``step`` (the protocol of
+    :class:`~sklearn_iw.solvers.PerSampleOptimizer`).
 
     Parameters
     ----------
@@ -102,17 +105,15 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
     ...     )
     >>> optimizer = ImportanceWeights(p=0.1, C=1.0).build(model.parameters())
     >>> optimizer.reset_samples(4, device=torch.device("cpu"), dtype=torch.float32)
-    >>> losses, alpha = optimizer.iw_step(
+    >>> step = optimizer.per_sample_step(
     ...     model, per_sample_loss, X, y, weight=torch.ones(4), index=torch.arange(4)
     ... )
+    >>> alpha = step.records["sample_alpha"]
     >>> alpha.shape, bool(((alpha >= 0) & (alpha <= 1)).all())
     (torch.Size([4]), True)
     >>> bool(torch.equal(optimizer.importance_weights, alpha))
     True
     """
-
-    # Steps on per-sample losses: the engine calls iw_step (see OptimizerSpec.per_sample).
-    per_sample = True
 
     def __init__(self, params, lr, p, C, margin, loss_cap, qp_tol):  # noqa: N803
         super().__init__(params, {"lr": lr})
@@ -149,7 +150,10 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         self.last_losses = torch.zeros(n_samples, device=device, dtype=dtype)
 
     def sample_memory(self) -> dict[str, torch.Tensor]:
-        """Return the per-sample memory by name (tensors indexed by sample)."""
+        """Return the per-sample memory by name (tensors indexed by sample; empty before
+        :meth:`reset_samples`)."""
+        if self.importance_weights is None:
+            return {}
         return {name: getattr(self, name) for name in _MEMORY}
 
     def load_sample_memory(self, memory: dict[str, torch.Tensor]) -> None:
@@ -163,12 +167,8 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         for name in _MEMORY:
             setattr(self, name, memory[name].clone())
 
-    def step(self, closure=None):
-        """Not available: importance weights need per-sample losses (see :meth:`iw_step`)."""
-        raise RuntimeError("ImportanceWeightsOptimizer is driven by iw_step(), not step().")
-
     @torch.no_grad()
-    def iw_step(
+    def per_sample_step(
         self,
         module: torch.nn.Module,
         per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -176,7 +176,7 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         y: torch.Tensor,
         weight: torch.Tensor,
         index: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> PerSampleStep:
         """One importance-weights step on a minibatch.
 
         Parameters
@@ -194,12 +194,12 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
 
         Returns
         -------
-        losses : torch.Tensor
-            The (B,) per-sample losses before the step (detached); all NaN when a loss
-            or the Gram matrix is not finite (diverged weights): then no step is taken
-            and the per-sample memory is left as it was.
-        alpha : torch.Tensor
-            The (B,) importance weights of the step (zeros when no step was taken).
+        step : PerSampleStep
+            ``losses``: the (B,) per-sample losses before the step (detached); all NaN
+            when a loss or the Gram matrix is not finite (diverged weights): then no step
+            is taken and the per-sample memory is left as it was. ``records``:
+            ``{"sample_alpha": alpha}``, the (B,) importance weights of the step (zeros
+            when no step was taken).
         """
         with torch.enable_grad():
             rows, losses = per_sample_gram(module, per_sample_loss, X, y, lazy=True)
@@ -207,7 +207,7 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         E = losses.detach()
         # |G_ij| <= sqrt(G_ii G_jj): the diagonal is finite exactly when G is.
         if not _all_finite(G.diagonal(), E):
-            return torch.full_like(E, math.nan), torch.zeros_like(E)
+            return _step(torch.full_like(E, math.nan), torch.zeros_like(E))
         if self.margin == "loss":
             margins = self.p * E.clamp(max=self.loss_cap)
         else:
@@ -227,12 +227,17 @@ class ImportanceWeightsOptimizer(torch.optim.Optimizer):
         lr = self.param_groups[0]["lr"]
         torch._foreach_add_(params, grads, alpha=-lr)
         self.last_step = IWStep(G, bounds, lr)
-        # torch's schedulers warn unless the wrapped step() ran; iw_step replaces it.
+        # torch's schedulers warn unless the wrapped step() ran; per_sample_step replaces it.
         self._opt_called = True
         self.importance_weights[index] = alpha
         self.ever_active[index] |= alpha > 0
         self.last_losses[index] = E
-        return E, alpha
+        return _step(E, alpha)
+
+
+def _step(losses: torch.Tensor, alpha: torch.Tensor) -> PerSampleStep:
+    """The step's result, with the importance weights as the records the callbacks read."""
+    return PerSampleStep(losses, {"sample_alpha": alpha})
 
 
 def _all_finite(diag: torch.Tensor, E: torch.Tensor) -> bool:
@@ -292,14 +297,16 @@ class ImportanceWeights(OptimizerSpec):
     name = "importance_weights"
     keyed_batches = True
     per_sample = True
+    decoupled_weight_decay = True
+    computed_by = "hand-written"
     optimizer_class = ImportanceWeightsOptimizer
-    _constraints = {
-        "p": _POSITIVE,
-        "C": _POSITIVE,
-        "margin": _MARGINS,
-        "loss_cap": _POSITIVE,
-        "lr": _POSITIVE,
-        "qp_tol": _POSITIVE,
+    _parameter_constraints = {
+        "p": [POSITIVE],
+        "C": [POSITIVE],
+        "margin": [StrOptions(set(_MARGINS))],
+        "loss_cap": [POSITIVE],
+        "lr": [POSITIVE],
+        "qp_tol": [POSITIVE],
     }
 
     def __init__(
@@ -317,7 +324,3 @@ class ImportanceWeights(OptimizerSpec):
         self.loss_cap = loss_cap
         self.lr = lr
         self.qp_tol = qp_tol
-
-
-# Registered here rather than in _optimizers.py, which this module imports.
-OPTIMIZERS[ImportanceWeights.name] = ImportanceWeights

@@ -41,7 +41,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import daqp
 import numpy as np
@@ -49,9 +49,29 @@ import scipy.linalg
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from ._gram import GramRows
+__all__ = ["BoxQPResult", "GramOperator", "box_qp_duality_gap", "solve_box_qp"]
 
-__all__ = ["BoxQPResult", "box_qp_duality_gap", "solve_box_qp"]
+
+@runtime_checkable
+class GramOperator(Protocol):
+    """A symmetric positive semi-definite matrix the solver reads by rows.
+
+    What :func:`solve_box_qp` needs of a Gram matrix it should not materialise (such as
+    :class:`~sklearn_iw.solvers.GramRows`, whose rows are computed when first read): its
+    shape, dtype and device, its diagonal, and rows by index (``dim=0`` only).
+    """
+
+    shape: torch.Size
+    dtype: torch.dtype
+    device: torch.device
+    ndim: int
+
+    def diagonal(self) -> torch.Tensor:
+        """Return the (B,) diagonal."""
+
+    def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
+        """Return the rows ``index`` (``dim`` must be 0), shape ``(len(index), B)``."""
+
 
 _WORK = torch.float64
 # Smallest tolerance a float32 problem can certify: rounding the float64 solution to
@@ -163,7 +183,7 @@ def box_qp_duality_gap(
 
 
 def solve_box_qp(
-    G: torch.Tensor | GramRows,
+    G: torch.Tensor | GramOperator,
     p: torch.Tensor,
     C: float | torch.Tensor,
     alpha0: torch.Tensor | None = None,
@@ -176,11 +196,12 @@ def solve_box_qp(
 
     Parameters
     ----------
-    G : torch.Tensor or GramRows
+    G : torch.Tensor or GramOperator
         Symmetric positive semi-definite Gram matrix, float32 or float64, shape ``(B, B)``
         or batched ``(b, B, B)``, on any device. Singular matrices are fine; symmetry and
-        semi-definiteness are assumed, not checked. A :class:`GramRows` (unbatched) has
-        only the rows the solver reads computed.
+        semi-definiteness are assumed, not checked. A :class:`GramOperator` (unbatched,
+        such as :class:`~sklearn_iw.solvers.GramRows`) has only the rows the solver reads
+        computed.
     p : torch.Tensor
         Linear term, shape ``(B,)`` or ``(b, B)``.
     C : float or torch.Tensor
@@ -316,17 +337,17 @@ def solve_box_qp(
 
 
 def _validate(
-    G: torch.Tensor | GramRows,
+    G: torch.Tensor | GramOperator,
     p: torch.Tensor,
     C: float | torch.Tensor,
     alpha0: torch.Tensor | None,
-) -> tuple[torch.Tensor | GramRows, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+) -> tuple[torch.Tensor | GramOperator, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Check shapes and values; return ``p``, ``C`` and ``alpha0`` as tensors like ``G``."""
-    if not isinstance(G, torch.Tensor | GramRows) or G.dtype not in (
+    if not isinstance(G, torch.Tensor | GramOperator) or G.dtype not in (
         torch.float32,
         torch.float64,
     ):
-        raise TypeError("G must be a float32 or float64 torch.Tensor or GramRows")
+        raise TypeError("G must be a float32 or float64 torch.Tensor or GramOperator")
     if G.ndim not in (2, 3):
         raise ValueError(f"G must have shape (B, B) or (b, B, B), got {tuple(G.shape)}")
     if G.shape[-1] != G.shape[-2]:
@@ -352,7 +373,7 @@ def _validate(
     # pass and one host synchronisation, with the elementwise tests only to confirm.
     # A Gram matrix is finite where its diagonal is (|G_ij| <= sqrt(G_ii G_jj)): rows on
     # demand are checked through their diagonal.
-    tensors = {"G": G.diagonal() if isinstance(G, GramRows) else G, "p": p, "C": C_t}
+    tensors = {"G": G if isinstance(G, torch.Tensor) else G.diagonal(), "p": p, "C": C_t}
     if alpha0 is not None:
         tensors["alpha0"] = alpha0
     total = sum(t.sum() for t in tensors.values())

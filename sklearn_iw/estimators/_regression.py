@@ -1,0 +1,142 @@
+"""The regression layer: real-valued targets (one or several columns), regression losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import RegressorMixin
+from sklearn.utils import check_array
+from torch import nn
+
+from ._base import BaseIWEstimator, attributes_doc, parameters_doc
+from ._losses import RegressionLoss
+
+_N_OUTPUTS_DOC = """\
+n_outputs_ : int
+    Number of target columns.
+"""
+
+_LOO_DOC = """\
+loo_bound_ : float
+    NaN for regressors (with a warning): the bound counts misclassified samples.
+    ``leave_one_out`` gives the exact leave-one-out predictions by replay.
+loo_estimate_ : float
+    NaN for regressors (with a warning): the estimate counts margins that change sign.
+"""
+
+
+def regressor_parameters_doc(*, optimizer: str, max_iter: int, alpha: float) -> str:
+    """The numpydoc entries of the parameters every regressor shares.
+
+    Parameters
+    ----------
+    optimizer, max_iter, alpha : str, int, float
+        The estimator's defaults.
+
+    Returns
+    -------
+    doc : str
+    """
+    return parameters_doc(
+        optimizer=optimizer, max_iter=max_iter, alpha=alpha, score="R^2; random split"
+    )
+
+
+REGRESSOR_ATTRIBUTES_DOC = attributes_doc(
+    score="R^2", task_attributes=_N_OUTPUTS_DOC, loo_attributes=_LOO_DOC
+)
+
+
+class BaseIWRegressor(RegressorMixin, BaseIWEstimator):
+    """Base class of the package's regressors; not for direct use.
+
+    Subclasses define ``__init__`` (their parameters plus the common ones documented by
+    :func:`regressor_parameters_doc`) and :meth:`_build_module`. Targets of shape
+    ``(n_samples,)`` give predictions of that shape, targets of shape
+    ``(n_samples, n_outputs)`` predictions of that shape.
+    """
+
+    _multi_output = True
+
+    def _loss_name(self) -> str:
+        return getattr(self, "loss", "squared_error")
+
+    def _make_criterion(self) -> nn.Module:
+        return RegressionLoss(self._loss_name(), getattr(self, "epsilon", 0.1))
+
+    def _n_outputs(self) -> int:
+        return self.n_outputs_
+
+    def _target_dtype(self, dtype: torch.dtype) -> torch.dtype:
+        return dtype
+
+    def _encode_targets(self, y, classes, first_call: bool) -> np.ndarray:
+        """Set ``n_outputs_`` on the first call and return the targets as a float
+        (n_samples, n_outputs) array."""
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y", estimator=self)
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1D or 2D, got shape {y.shape}.")
+        columns = y.reshape(len(y), -1)
+        if first_call:
+            self.n_outputs_ = columns.shape[1]
+            self._y_ndim = y.ndim
+        elif columns.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {columns.shape[1]} columns, but this regressor was fitted with "
+                f"{self.n_outputs_}."
+            )
+        return columns
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch on X and y, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        self._check_params()
+        first = not hasattr(self, "net_")
+        return self._fit(X, y, sample_weight, classes=None, incremental=not first, epochs=1)
+
+    def predict(self, X):
+        """Predict target values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted values, of the shape of the training targets.
+        """
+        return self._labels(self._forward(X).cpu().numpy())
+
+    def _labels(self, encoded: np.ndarray) -> np.ndarray:
+        """Predictions of the training targets' shape from (n, n_outputs) outputs."""
+        return encoded[:, 0] if self._y_ndim == 1 else encoded
+
+    def _decision(self, output: torch.Tensor) -> np.ndarray:
+        """Decision values of module outputs: the predicted values."""
+        return self._labels(output.cpu().numpy())
+
+    @staticmethod
+    def _error(predictions: np.ndarray, y: np.ndarray) -> float:
+        """Mean squared error of ``predictions`` (the leave-one-out error of regressors)."""
+        return float(np.mean((np.asarray(y, dtype=np.float64) - predictions) ** 2))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -1,0 +1,220 @@
+"""Linear models: IWLogisticRegression and IWLinearRegression."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+
+from ._classification import CLASSIFIER_ATTRIBUTES_DOC, BaseIWClassifier, classifier_parameters_doc
+from ._losses import LOSSES, REGRESSION_LOSSES
+from ._regression import REGRESSOR_ATTRIBUTES_DOC, BaseIWRegressor, regressor_parameters_doc
+
+_DEFAULTS = {"optimizer": "importance_weights", "max_iter": 200, "alpha": 1e-4}
+
+
+class _LinearModel:
+    """The module of the linear models: one linear layer started at zero."""
+
+    _parameter_constraints: dict = {"fit_intercept": ["boolean"]}
+
+    def _build_module(self, n_features: int, n_outputs: int) -> nn.Module:
+        # Zero start, as scikit-learn's linear models: the result does not depend on a seed.
+        layer = nn.Linear(n_features, n_outputs, bias=bool(self.fit_intercept))
+        nn.init.zeros_(layer.weight)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+        return layer
+
+    def _set_fitted_weights(self) -> None:
+        layer = self.net_.module_
+        self.coef_ = layer.weight.detach().cpu().numpy().copy()
+        if layer.bias is not None:
+            self.intercept_ = layer.bias.detach().cpu().numpy().copy()
+        else:
+            self.intercept_ = np.zeros(self.coef_.shape[0], dtype=self.coef_.dtype)
+
+
+_FIT_INTERCEPT_DOC = """\
+fit_intercept : bool, default=True
+    Whether to learn the intercept.
+"""
+
+
+class IWLogisticRegression(_LinearModel, BaseIWClassifier):
+    _parameter_constraints: dict = {
+        **BaseIWClassifier._parameter_constraints,
+        **_LinearModel._parameter_constraints,
+        "loss": [StrOptions(set(LOSSES))],
+    }
+
+    def __init__(
+        self,
+        loss="log_loss",
+        *,
+        fit_intercept=True,
+        optimizer="importance_weights",
+        lr_schedule="constant",
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        alpha=1e-4,
+        class_weight=None,
+        update_clip=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.loss = loss
+        self.fit_intercept = fit_intercept
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.alpha = alpha
+        self.class_weight = class_weight
+        self.update_clip = update_clip
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+
+IWLogisticRegression.__doc__ = f"""Linear classifier trained by gradient-based optimizers.
+
+The decision function is ``X @ coef_.T + intercept_`` (one column for binary
+problems, one per class otherwise), trained on the chosen loss plus an L2 penalty.
+
+Parameters
+----------
+loss : {{'log_loss', 'hinge', 'squared_hinge', 'modified_huber'}}, default='log_loss'
+    'log_loss' is logistic regression (softmax for several classes); 'hinge' is the
+    linear SVM loss (multiclass form ``sum_{{j != y}} max(0, f_j - f_y + 1)``),
+    'squared_hinge' its square, 'modified_huber' a smoothed hinge that also gives
+    probabilities.
+{_FIT_INTERCEPT_DOC}{classifier_parameters_doc(**_DEFAULTS)}
+Attributes
+----------
+coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    Weights of the decision function.
+intercept_ : ndarray of shape (1,) or (n_classes,)
+    Intercepts of the decision function (zeros when ``fit_intercept=False``).
+{CLASSIFIER_ATTRIBUTES_DOC}
+See Also
+--------
+IWMLPClassifier : the same interface with hidden layers.
+IWLinearRegression : the linear regressor.
+
+Examples
+--------
+>>> from sklearn.datasets import load_breast_cancer
+>>> from sklearn.preprocessing import StandardScaler
+>>> from sklearn_iw import IWLogisticRegression
+>>> X, y = load_breast_cancer(return_X_y=True)
+>>> X = StandardScaler().fit_transform(X)
+>>> clf = IWLogisticRegression(random_state=0).fit(X, y)
+>>> clf.coef_.shape
+(1, 30)
+"""
+
+
+class IWLinearRegression(_LinearModel, BaseIWRegressor):
+    _parameter_constraints: dict = {
+        **BaseIWRegressor._parameter_constraints,
+        **_LinearModel._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSION_LOSSES))],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        *,
+        epsilon=0.1,
+        fit_intercept=True,
+        optimizer="importance_weights",
+        lr_schedule="constant",
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        alpha=1e-4,
+        update_clip=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.loss = loss
+        self.epsilon = epsilon
+        self.fit_intercept = fit_intercept
+        self.optimizer = optimizer
+        self.lr_schedule = lr_schedule
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.alpha = alpha
+        self.update_clip = update_clip
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _set_fitted_weights(self) -> None:
+        super()._set_fitted_weights()
+        if self._y_ndim == 1:  # as scikit-learn's linear regressors for 1D targets
+            self.coef_ = self.coef_[0]
+            self.intercept_ = self.intercept_[0]
+
+
+IWLinearRegression.__doc__ = f"""Linear regressor trained by gradient-based optimizers.
+
+Predicts ``X @ coef_.T + intercept_``, trained on the chosen loss of the residuals
+(averaged over the targets) plus an L2 penalty.
+
+Parameters
+----------
+loss : {{'squared_error', 'huber', 'epsilon_insensitive'}}, default='squared_error'
+    Loss of the residual ``r``: 'squared_error' ``r**2 / 2`` (least squares; ridge
+    regression with ``alpha``), 'huber' quadratic up to ``epsilon`` and linear beyond
+    (robust to outliers), 'epsilon_insensitive' ``max(0, |r| - epsilon)`` (linear
+    support vector regression).
+epsilon : float, default=0.1
+    Threshold of 'huber' and 'epsilon_insensitive' (in units of the target).
+{_FIT_INTERCEPT_DOC}{regressor_parameters_doc(**_DEFAULTS)}
+Attributes
+----------
+coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
+    Weights (one row per target column for 2D targets).
+intercept_ : float or ndarray of shape (n_outputs,)
+    Intercepts (zero when ``fit_intercept=False``).
+{REGRESSOR_ATTRIBUTES_DOC}
+See Also
+--------
+IWMLPRegressor : the same interface with hidden layers.
+IWLogisticRegression : the linear classifier.
+
+Examples
+--------
+>>> from sklearn.datasets import make_regression
+>>> from sklearn_iw import IWLinearRegression
+>>> X, y = make_regression(200, 5, noise=1.0, random_state=0)
+>>> reg = IWLinearRegression(optimizer="lbfgs", random_state=0).fit(X, y / y.std())
+>>> reg.coef_.shape, bool(reg.score(X, y / y.std()) > 0.99)
+((5,), True)
+"""
