@@ -131,7 +131,9 @@ def test_mlp_regressor_matches_sklearn_held_out_r2(dataset):
     ours, theirs = [], []
     for seed in range(3):
         settings = dict(hidden_layer_sizes=(32,), max_iter=200, random_state=seed)
-        ours.append(_held_out_r2(IWMLPRegressor(optimizer="adam", init="glorot_uniform", **settings), X, y))
+        ours.append(
+            _held_out_r2(IWMLPRegressor(optimizer="adam", init="glorot_uniform", **settings), X, y)
+        )
         theirs.append(_held_out_r2(MLPRegressor(solver="adam", **settings), X, y))
     print(
         f"\n[{dataset}] R^2 IWMLPRegressor {np.round(ours, 4)}, MLPRegressor {np.round(theirs, 4)}"

@@ -11,6 +11,7 @@ module and defaults, nothing else.
 from __future__ import annotations
 
 import math
+import textwrap
 import threading
 import warnings
 from functools import partial
@@ -44,12 +45,9 @@ from ._loo import Checkpoint, LeaveOneOutRecorder, ResumeFrom, nan_with_reason, 
 
 _PARAMETERS_DOC = """\
 optimizer : str or OptimizerSpec, default={{optimizer!r}}
-    The training rule: 'importance_weights' (each minibatch step solves a small QP
-    over the per-sample gradients, see ``ImportanceWeights``), one of {names}, or a
-    spec object from :mod:`sklearn_iw.solvers` such as ``Adam(lr=1e-3)``; its
-    hyperparameters are tunable as ``optimizer__lr``.
+{optimizer_text}
 lr_schedule : str or ScheduleSpec, default='constant'
-    Learning-rate schedule stepped once per epoch: {schedules}, or a spec object.
+{schedule_text}
 batch_size : 'auto', 'full' or int, default='auto'
     Minibatch size; 'auto' is ``min(200, n_samples)``, 'full' the whole training
     set. Full-batch optimizers ('gd', 'lbfgs', ...) ignore it.
@@ -68,8 +66,8 @@ validation_fraction : float, default=0.1
 alpha : float, default={{alpha}}
     L2 penalty: the objective is the weighted mean loss plus
     ``alpha / (2 * sum(sample_weight)) * sum ||W||^2`` over weight matrices
-    (biases are not penalised).{{alpha_note}} With
-    ``optimizer='importance_weights'`` it is a decoupled weight decay per step,
+    (biases are not penalised).{{alpha_note}}
+    With ``optimizer='importance_weights'`` it is a decoupled weight decay per step,
     ``W <- (1 - lr * alpha) W``, independent of the number of samples (which the
     leave-one-out bound needs). A coefficient ``alpha / sum(sample_weight)`` beyond
     the range of the training dtype raises a ``ValueError``.
@@ -147,8 +145,24 @@ def parameters_doc(
     -------
     doc : str
     """
+    others = {name: spec for name, spec in OPTIMIZERS.items() if not spec.per_sample}
+    optimizer_text = (
+        "The training rule: 'importance_weights' (each minibatch step solves a small QP "
+        f"over the per-sample gradients, see ``ImportanceWeights``), {quoted_names(others)}, "
+        "or a spec object from :mod:`sklearn_iw.solvers` such as ``Adam(lr=1e-3)``; its "
+        "hyperparameters are tunable as ``optimizer__lr``."
+    )
+    schedule_text = (
+        f"Learning-rate schedule stepped once per epoch: {quoted_names(SCHEDULES)}, or a "
+        "spec object."
+    )
     template = _PARAMETERS_DOC.format(
-        names=quoted_names(OPTIMIZERS), schedules=quoted_names(SCHEDULES)
+        optimizer_text=textwrap.fill(
+            optimizer_text, 88, initial_indent="    ", subsequent_indent="    "
+        ),
+        schedule_text=textwrap.fill(
+            schedule_text, 88, initial_indent="    ", subsequent_indent="    "
+        ),
     )
     return template.format(
         optimizer=optimizer,

@@ -14,7 +14,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from torch import nn
 
-from ._base import BaseIWEstimator, attributes_doc, parameters_doc
+from ._base import BaseIWEstimator, attributes_doc
 from ._losses import PROBA_LOSSES, ClassificationLoss
 
 _CLASS_WEIGHT_DOC = """\
@@ -46,31 +46,15 @@ loo_influence_ : ndarray of shape (n_train,)
 """
 
 
-def classifier_parameters_doc(*, optimizer: str, max_iter: int, alpha: float) -> str:
-    """The numpydoc entries of the parameters every classifier shares.
-
-    Parameters
-    ----------
-    optimizer, max_iter, alpha : str, int, float
-        The estimator's defaults.
-
-    Returns
-    -------
-    doc : str
-    """
-    return parameters_doc(
-        optimizer=optimizer,
-        max_iter=max_iter,
-        alpha=alpha,
-        score="accuracy; stratified split",
-        alpha_note=(
-            " With full batches, ``alpha=1`` gives the minimiser of scikit-learn's\n"
-            "    ``LogisticRegression(C=1)``."
-        ),
-        task_parameters=_CLASS_WEIGHT_DOC,
-    )
-
-
+# The classifiers' parts of the shared parameter docs (see ``parameters_doc``).
+CLASSIFIER_DOC_PARTS = {
+    "score": "accuracy; stratified split",
+    "alpha_note": (
+        "\n    With full batches, ``alpha=1`` gives the minimiser of scikit-learn's\n"
+        "    ``LogisticRegression(C=1)``."
+    ),
+    "task_parameters": _CLASS_WEIGHT_DOC,
+}
 CLASSIFIER_ATTRIBUTES_DOC = attributes_doc(
     score="accuracy", task_attributes=_CLASSES_DOC, loo_attributes=_LOO_DOC
 )
@@ -79,9 +63,9 @@ CLASSIFIER_ATTRIBUTES_DOC = attributes_doc(
 class BaseIWClassifier(ClassifierMixin, BaseIWEstimator):
     """Base class of the package's classifiers; not for direct use.
 
-    Subclasses define ``__init__`` (their parameters plus the common ones documented by
-    :func:`classifier_parameters_doc`) and :meth:`_build_module`; ``_multi_output``
-    says whether multilabel indicator targets are supported.
+    Subclasses define ``__init__`` (their parameters plus the common ones documented
+    by ``parameters_doc`` with ``CLASSIFIER_DOC_PARTS``) and :meth:`_build_module`;
+    ``_multi_output`` says whether multilabel indicator targets are supported.
     """
 
     _parameter_constraints: dict = {

@@ -8,7 +8,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_array
 from torch import nn
 
-from ._base import BaseIWEstimator, attributes_doc, parameters_doc
+from ._base import BaseIWEstimator, attributes_doc
 from ._losses import RegressionLoss
 
 _N_OUTPUTS_DOC = """\
@@ -25,23 +25,8 @@ loo_estimate_ : float
 """
 
 
-def regressor_parameters_doc(*, optimizer: str, max_iter: int, alpha: float) -> str:
-    """The numpydoc entries of the parameters every regressor shares.
-
-    Parameters
-    ----------
-    optimizer, max_iter, alpha : str, int, float
-        The estimator's defaults.
-
-    Returns
-    -------
-    doc : str
-    """
-    return parameters_doc(
-        optimizer=optimizer, max_iter=max_iter, alpha=alpha, score="R^2; random split"
-    )
-
-
+# The regressors' parts of the shared parameter docs (see ``parameters_doc``).
+REGRESSOR_DOC_PARTS = {"score": "R^2; random split"}
 REGRESSOR_ATTRIBUTES_DOC = attributes_doc(
     score="R^2", task_attributes=_N_OUTPUTS_DOC, loo_attributes=_LOO_DOC
 )
@@ -50,9 +35,9 @@ REGRESSOR_ATTRIBUTES_DOC = attributes_doc(
 class BaseIWRegressor(RegressorMixin, BaseIWEstimator):
     """Base class of the package's regressors; not for direct use.
 
-    Subclasses define ``__init__`` (their parameters plus the common ones documented by
-    :func:`regressor_parameters_doc`) and :meth:`_build_module`. Targets of shape
-    ``(n_samples,)`` give predictions of that shape, targets of shape
+    Subclasses define ``__init__`` (their parameters plus the common ones documented
+    by ``parameters_doc`` with ``REGRESSOR_DOC_PARTS``) and :meth:`_build_module`.
+    Targets of shape ``(n_samples,)`` give predictions of that shape, targets of shape
     ``(n_samples, n_outputs)`` predictions of that shape.
     """
 

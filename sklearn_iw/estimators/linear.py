@@ -8,9 +8,10 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from ._classification import CLASSIFIER_ATTRIBUTES_DOC, BaseIWClassifier, classifier_parameters_doc
+from ._base import parameters_doc
+from ._classification import CLASSIFIER_ATTRIBUTES_DOC, CLASSIFIER_DOC_PARTS, BaseIWClassifier
 from ._losses import LOSSES, REGRESSION_LOSSES
-from ._regression import REGRESSOR_ATTRIBUTES_DOC, BaseIWRegressor, regressor_parameters_doc
+from ._regression import REGRESSOR_ATTRIBUTES_DOC, REGRESSOR_DOC_PARTS, BaseIWRegressor
 
 _DEFAULTS = {"optimizer": "importance_weights", "max_iter": 200, "alpha": 1e-4}
 
@@ -102,7 +103,7 @@ loss : {{'log_loss', 'hinge', 'squared_hinge', 'modified_huber'}}, default='log_
     linear SVM loss (multiclass form ``sum_{{j != y}} max(0, f_j - f_y + 1)``),
     'squared_hinge' its square, 'modified_huber' a smoothed hinge that also gives
     probabilities.
-{_FIT_INTERCEPT_DOC}{classifier_parameters_doc(**_DEFAULTS)}
+{_FIT_INTERCEPT_DOC}{parameters_doc(**_DEFAULTS, **CLASSIFIER_DOC_PARTS)}
 Attributes
 ----------
 coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
@@ -196,7 +197,7 @@ loss : {{'squared_error', 'huber', 'epsilon_insensitive'}}, default='squared_err
     support vector regression).
 epsilon : float, default=0.1
     Threshold of 'huber' and 'epsilon_insensitive' (in units of the target).
-{_FIT_INTERCEPT_DOC}{regressor_parameters_doc(**_DEFAULTS)}
+{_FIT_INTERCEPT_DOC}{parameters_doc(**_DEFAULTS, **REGRESSOR_DOC_PARTS)}
 Attributes
 ----------
 coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)

@@ -14,9 +14,10 @@ from sklearn.utils.validation import check_array, check_consistent_length, valid
 from torch import nn
 
 from ..solvers import linear_call_recorder
-from ._classification import CLASSIFIER_ATTRIBUTES_DOC, BaseIWClassifier, classifier_parameters_doc
+from ._base import parameters_doc
+from ._classification import CLASSIFIER_ATTRIBUTES_DOC, CLASSIFIER_DOC_PARTS, BaseIWClassifier
 from ._layers import SeededDropout
-from ._regression import REGRESSOR_ATTRIBUTES_DOC, BaseIWRegressor, regressor_parameters_doc
+from ._regression import REGRESSOR_ATTRIBUTES_DOC, REGRESSOR_DOC_PARTS, BaseIWRegressor
 from ._sequences import SequenceEncoder
 
 READOUTS = ("last", "mean", "max")
@@ -510,7 +511,7 @@ leave-one-out quantities work as for the other estimators.
 {_INPUTS_DOC}
 Parameters
 ----------
-{_ARCHITECTURE_DOC}{classifier_parameters_doc(**_DEFAULTS)}
+{_ARCHITECTURE_DOC}{parameters_doc(**_DEFAULTS, **CLASSIFIER_DOC_PARTS)}
 Attributes
 ----------
 {_INPUT_ATTRIBUTES_DOC}{_attributes(CLASSIFIER_ATTRIBUTES_DOC)}
@@ -539,7 +540,7 @@ per-sequence quantity.
 {_INPUTS_DOC}
 Parameters
 ----------
-{_ARCHITECTURE_DOC}{regressor_parameters_doc(**_DEFAULTS)}
+{_ARCHITECTURE_DOC}{parameters_doc(**_DEFAULTS, **REGRESSOR_DOC_PARTS)}
 Attributes
 ----------
 {_INPUT_ATTRIBUTES_DOC}{_attributes(REGRESSOR_ATTRIBUTES_DOC)}

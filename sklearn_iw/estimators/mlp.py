@@ -7,9 +7,10 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from torch import nn
 
-from ._classification import CLASSIFIER_ATTRIBUTES_DOC, BaseIWClassifier, classifier_parameters_doc
+from ._base import parameters_doc
+from ._classification import CLASSIFIER_ATTRIBUTES_DOC, CLASSIFIER_DOC_PARTS, BaseIWClassifier
 from ._layers import ACTIVATIONS, INITS, SeededDropout, init_linear, make_activation, resolve_init
-from ._regression import REGRESSOR_ATTRIBUTES_DOC, BaseIWRegressor, regressor_parameters_doc
+from ._regression import REGRESSOR_ATTRIBUTES_DOC, REGRESSOR_DOC_PARTS, BaseIWRegressor
 
 _DEFAULTS = {"optimizer": "importance_weights", "max_iter": 200, "alpha": 1e-4}
 
@@ -211,7 +212,7 @@ independent logistic outputs for multilabel indicator targets (as scikit-learn's
 
 Parameters
 ----------
-{_ARCHITECTURE_DOC}{classifier_parameters_doc(**_DEFAULTS)}
+{_ARCHITECTURE_DOC}{parameters_doc(**_DEFAULTS, **CLASSIFIER_DOC_PARTS)}
 Attributes
 ----------
 {_WEIGHTS_DOC}{CLASSIFIER_ATTRIBUTES_DOC}
@@ -238,7 +239,7 @@ targets, scikit-learn's ``MLPRegressor`` loss) plus an L2 penalty.
 
 Parameters
 ----------
-{_ARCHITECTURE_DOC}{regressor_parameters_doc(**_DEFAULTS)}
+{_ARCHITECTURE_DOC}{parameters_doc(**_DEFAULTS, **REGRESSOR_DOC_PARTS)}
 Attributes
 ----------
 {_WEIGHTS_DOC}{REGRESSOR_ATTRIBUTES_DOC}

@@ -179,18 +179,8 @@ class ImportanceWeightsOptimizer(PerSampleOptimizer):
     ) -> PerSampleStep:
         """One importance-weights step on a minibatch.
 
-        Parameters
-        ----------
-        module : torch.nn.Module
-            The model (its parameters are the ones this optimizer updates).
-        per_sample_loss : callable
-            ``per_sample_loss(output, y)`` returns the (B,) unreduced losses.
-        X, y : torch.Tensor
-            The minibatch.
-        weight : torch.Tensor
-            Per-sample weights (B,): ``C_i = C * weight_i``.
-        index : torch.Tensor
-            Sample indices of the batch, keys of the per-sample memory.
+        The parameters are those of :meth:`PerSampleOptimizer.per_sample_step`; the
+        per-sample weights set the bounds ``C_i = C * weight_i``.
 
         Returns
         -------
