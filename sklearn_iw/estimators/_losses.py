@@ -34,7 +34,10 @@ def _margin_loss(z: torch.Tensor, loss: str) -> torch.Tensor:
 def _margin_proba(f: torch.Tensor, loss: str) -> torch.Tensor:
     """Probability of the positive side of each output column."""
     if loss == "log_loss":
-        return torch.sigmoid(f)
+        # The sigmoid rounds to exactly 1 from f ~ 37 in float64 (17 in float32) and to
+        # 0 far below: keep the probabilities in the open interval (0, 1) they lie in.
+        info = torch.finfo(f.dtype)
+        return torch.sigmoid(f).clamp(info.tiny, 1.0 - info.eps / 2)
     return (f.clamp(-1.0, 1.0) + 1.0) / 2.0
 
 

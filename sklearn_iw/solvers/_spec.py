@@ -86,6 +86,8 @@ class OptimizerSpec(BaseEstimator):
     decoupled_weight_decay : bool
         If True, L2 is applied as a decoupled per-step weight decay
         ``W <- (1 - lr * alpha) W`` instead of a gradient term.
+    default_schedule : str
+        The learning-rate schedule of the estimators' ``lr_schedule='auto'``.
     computed_by : str
         The ``torch.optim`` class that computes the rule (e.g. ``'torch.optim.SGD'``), or
         ``'hand-written'`` where the rule is this package's (``optimizer_class``).
@@ -117,6 +119,7 @@ class OptimizerSpec(BaseEstimator):
     keyed_batches: ClassVar[bool] = False
     per_sample: ClassVar[bool] = False
     decoupled_weight_decay: ClassVar[bool] = False
+    default_schedule: ClassVar[str] = "constant"
     computed_by: ClassVar[str]
     optimizer_class: ClassVar[type[torch.optim.Optimizer]]
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}

@@ -33,6 +33,9 @@ class SGD(OptimizerSpec):
     """
 
     name = "sgd"
+    # A fixed step suits one scale of the features only: the estimators' 'auto' schedule
+    # halves it when the training loss stops falling (a step too large for unscaled data).
+    default_schedule = "plateau"
     computed_by = "torch.optim.SGD"
     optimizer_class = torch.optim.SGD
     _parameter_constraints = {"lr": [POSITIVE]}
