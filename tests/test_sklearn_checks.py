@@ -25,26 +25,12 @@ ESTIMATOR_CLASSES = (
 )
 # Defaults as a user meets them: only the optimizer's plain name is set.
 DEFAULT_OPTIMIZERS = ("importance_weights", "adam", "sgd", "lbfgs")
-# The default instances whose check runs take over a minute each on the 2-core box
-# (the fits run their 200 epochs on the checks' unscaled data; importance weights on the
-# MLP and LSTM regressors take minutes, one check alone 240 s): `make test-slow`, which
-# keeps `make test` under 10 minutes. IWMLPClassifier() still fails
+# Their check runs take 10 s to several minutes each on the 2-core box (the fits run
+# their 200 epochs on the checks' unscaled data; importance weights on the MLP and LSTM
+# regressors take minutes, one check alone 240 s): all 24 together would take `make
+# test` past 10 minutes, so they run in `make test-slow`. IWMLPClassifier() still fails
 # check_class_weight_classifiers there (issue 17 is blocked on it).
-SLOW_DEFAULTS = {
-    (IWLogisticRegression, "importance_weights"),
-    (IWMLPClassifier, "importance_weights"),
-    (IWLinearRegression, "importance_weights"),
-    (IWLSTMClassifier, "importance_weights"),
-    (IWLSTMClassifier, "lbfgs"),
-    *((IWMLPRegressor, name) for name in DEFAULT_OPTIMIZERS),
-    *((IWLSTMRegressor, name) for name in DEFAULT_OPTIMIZERS),
-}
-DEFAULTS = [
-    cls(optimizer=name)
-    for cls in ESTIMATOR_CLASSES
-    for name in DEFAULT_OPTIMIZERS
-    if (cls, name) not in SLOW_DEFAULTS
-]
+DEFAULTS = [cls(optimizer=name) for cls in ESTIMATOR_CLASSES for name in DEFAULT_OPTIMIZERS]
 
 
 def _mlp(optimizer: str) -> IWMLPClassifier:
@@ -68,18 +54,19 @@ ESTIMATORS = [
     IWLogisticRegression(loss="modified_huber", optimizer=Adam(lr=0.01), random_state=0),
     IWLinearRegression(loss="huber", optimizer=Adam(lr=0.01), random_state=0),
     IWLinearRegression(loss="epsilon_insensitive", optimizer=Adam(lr=0.01), random_state=0),
+    IWMLPRegressor(hidden_layer_sizes=(16,), optimizer=Adam(lr=0.01), random_state=0),
     *[_mlp(name) for name in sorted(OPTIMIZERS)],
     IWLSTMClassifier(hidden_size=8, bidirectional=True, readout="max", max_iter=20, random_state=0),
     IWLSTMClassifier(hidden_size=8, readout="mean", max_iter=20, random_state=0),
 ]
 
 
-@parametrize_with_checks(DEFAULTS + ESTIMATORS)
+@parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
 @pytest.mark.slow
-@parametrize_with_checks([cls(optimizer=name) for cls, name in sorted(SLOW_DEFAULTS, key=str)])
-def test_sklearn_compatible_slow_defaults(estimator, check):
+@parametrize_with_checks(DEFAULTS)
+def test_sklearn_compatible_defaults(estimator, check):
     check(estimator)

@@ -77,10 +77,7 @@ class LBFGS(OptimizerSpec):
             # torch's budget of int(1.25 * max_iter) evaluations starves the strong-Wolfe
             # line search at small max_iter (at max_iter=1 the step never moves).
             "max_eval": 25 * self.max_iter,
-            # Stop once the largest gradient entry is below 1e-5 (scikit-learn's MLP stops
-            # at 1e-4, its tol): past it L-BFGS only creeps along the nearly flat valleys of
-            # separable data, where every iteration amplifies rounding errors.
-            "tolerance_grad": 1e-5,
+            "tolerance_grad": 1e-9,
             "tolerance_change": 1e-12,
             "line_search_fn": "strong_wolfe",
         }
