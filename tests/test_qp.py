@@ -634,7 +634,7 @@ def test_auto_falls_back_to_the_newton_iteration(monkeypatch, failure):
 
 
 def test_auto_leaves_large_and_batched_problems_to_the_newton_iteration():
-    _, G, p, bounds = make_problem(300, 50, 1e4, "scalar", 3)
+    _, G, p, bounds = make_problem(200, 50, 1e4, "scalar", 3)
     torch.testing.assert_close(
         solve_box_qp(G, p, bounds, method="auto").alpha, solve_box_qp(G, p, bounds).alpha,
         rtol=0, atol=0,

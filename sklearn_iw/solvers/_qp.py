@@ -100,12 +100,11 @@ _STALL_WINDOW = 10
 _IPM_MAX_ITER = 100
 _MAX_FALLBACKS = 2
 # Largest problem solved by daqp first with method='auto': dense active-set pivots cost
-# O(B^3). At B = 200 daqp took 2.7 ms where the Newton iteration took 2.4 ms (problems
-# recorded from a digits MLP fit, one thread; a default digits MLP epoch at batch 200:
-# 0.074 s with 128, 0.081 s with 256), but on the rank-deficient Gram matrices of a linear
-# regressor (rank <= 11 at B = 200, most weights strictly inside the box) the Newton
-# iteration needed ~180 factorisations a problem: 0.86 s a step against 0.08 s with daqp.
-_ACTIVE_SET_MAX = 256
+# O(B^3); at B = 200 daqp took 2.7 ms where the Newton iteration took 2.4 ms (problems
+# recorded from a digits MLP fit, one thread). Raised to 256, the digits accuracy tests of
+# importance weights (batch 200) took 120-135 s instead of ~15 s; the rank-deficient
+# Gram matrices of linear regression are where daqp wins (0.08 s a step against 0.86 s).
+_ACTIVE_SET_MAX = 128
 
 
 class BoxQPResult(NamedTuple):
@@ -227,7 +226,7 @@ def solve_box_qp(
         only lower the objective), with a ``ConvergenceWarning``.
     method : {'newton', 'auto'}, default='newton'
         'newton': the working-set Newton iteration of the module docstring. 'auto': small
-        problems on the CPU (unbatched, at most 256 servable samples) are first solved by
+        problems on the CPU (unbatched, at most 128 servable samples) are first solved by
         the compiled dual active-set solver daqp and the Newton iteration then certifies
         the gap (and polishes the point if it misses ``tol``), the same stopping rule and
         exact bounds. On problems recorded from fits (one CPU thread) it took 0.9 ms
