@@ -204,6 +204,10 @@ class LeaveOneOutRecorder(Callback):
         By epoch, with ``checkpoints=True``.
     influence_ : InfluenceAccumulator
         The per-step sums behind ``loo_estimate_`` (over this training call).
+    steps_ : list of tuple
+        The importance-weights steps of the current epoch not yet added to
+        ``activation_epoch_`` and ``influence_`` (sample indices, importance weights, span
+        self-influence, factor, outputs, targets).
     """
 
     def __init__(self, patience: int, tol: float, checkpoints: bool = False):
@@ -224,6 +228,7 @@ class LeaveOneOutRecorder(Callback):
         }
         self.checkpoints_ = {}
         self.influence_ = InfluenceAccumulator(n, train.weight.dtype, device)
+        self.steps_ = []
         # Other optimizers have no per-sample steps: nothing to record.
         self.recording_ = net.optimizer_spec.per_sample
 
@@ -241,14 +246,29 @@ class LeaveOneOutRecorder(Callback):
         if not training or sample_alpha is None:
             return
         target, _, index = batch[1]
-        epoch = len(net.history) - 1
-        first = self.activation_epoch_[index]
-        self.activation_epoch_[index] = torch.where((sample_alpha > 0) & (first < 0), epoch, first)
+        step = net.optimizer_.last_step
+        span = None
         if net.criterion_.task in _MARGIN_TASKS:
-            step = net.optimizer_.last_step
             span = span_self_influence(step.gram, sample_alpha, step.bounds)
-            _, margin_per_loss = margins(y_pred, target, net.criterion_)
-            self.influence_.update(index, sample_alpha, span, step.lr, margin_per_loss)
+        # Summed once an epoch (:meth:`_record_steps`): per step, the margins and sums
+        # took more tensor operations than a small importance-weights step itself.
+        self.steps_.append((index, sample_alpha, span, step.lr, y_pred, target))
+
+    def _record_steps(self, net) -> None:
+        """Add the steps kept since the last call to the activation epochs and the sums
+        of ``influence_``."""
+        if not self.steps_:
+            return
+        index, alphas, span, lr, output, target = zip(*self.steps_, strict=True)
+        self.steps_ = []
+        index, alpha = torch.cat(index), torch.cat(alphas)
+        active = index[alpha > 0]
+        first = self.activation_epoch_[active]
+        self.activation_epoch_[active] = torch.where(first < 0, len(net.history) - 1, first)
+        if span[0] is not None:
+            lr = torch.cat([torch.full_like(a, r) for a, r in zip(alphas, lr, strict=True)])
+            _, margin_per_loss = margins(torch.cat(output), torch.cat(target), net.criterion_)
+            self.influence_.update(index, alpha, torch.cat(span), lr, margin_per_loss)
 
     def _replay_stopping(self, data: TensorData, losses: torch.Tensor, epoch: int) -> torch.Tensor:
         """Advance the stopping rule of the run and of every run without one sample, from
@@ -268,6 +288,7 @@ class LeaveOneOutRecorder(Callback):
         return rule["stopped_at"][:-1] != rule["stopped_at"][-1]
 
     def on_epoch_end(self, net, dataset_train=None, **kwargs):
+        self._record_steps(net)
         if not self.recording_ or net.criterion_.task not in _BOUND_TASKS:
             return
         # The optimizer keeps each sample's loss at its last visit (its per-sample memory).
@@ -278,6 +299,7 @@ class LeaveOneOutRecorder(Callback):
         net.history.record("loo_bound", int(counted.sum()) / len(counted))
 
     def on_train_end(self, net, **kwargs):
+        self._record_steps(net)  # after an interrupted epoch
         if self.checkpoints and self.recording_:
             state = _capture(net, self.stopping_)
             self.checkpoints_[state.epoch] = state

@@ -46,6 +46,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
+import scipy.linalg
 import torch
 from torch import nn
 
@@ -61,6 +63,11 @@ __all__ = [
 
 # Jitter of the free-set factorisation, relative to the largest diagonal entry.
 _JITTER = 1e-10
+_POTRF, _POTRI, _TRTRS = (
+    scipy.linalg.lapack.dpotrf,
+    scipy.linalg.lapack.dpotri,
+    scipy.linalg.lapack.dtrtrs,
+)
 
 
 def span_self_influence(
@@ -85,35 +92,35 @@ def span_self_influence(
         ``G_kk - G_kF G_FF^-1 G_Fk`` for ``k`` at its bound, ``0`` for inactive samples,
         in the dtype of ``alpha``.
     """
+    # Float64 numpy on the host: a few small factorisations per step, where as many
+    # tensor operations cost several times the arithmetic.
     B = alpha.shape[0]
-    C = torch.as_tensor(C, dtype=alpha.dtype, device=alpha.device).expand(B)
-    S2 = torch.zeros_like(alpha, dtype=torch.float64)
-    active = torch.nonzero(alpha > 0).flatten()
-    if active.numel() == 0:
-        return S2.to(alpha.dtype)
-    diag = G.diagonal().to(torch.float64)
-    at_bound = alpha.index_select(0, active) >= C.index_select(0, active)
-    free = active[~at_bound]
-    bound = active[at_bound]
-    if free.numel() == 0:
+    a = alpha.detach().cpu().numpy().astype(np.float64)
+    bounds = np.broadcast_to(torch.as_tensor(C).detach().cpu().numpy(), (B,))
+    S2 = np.zeros(B)
+    active = np.flatnonzero(a > 0)
+    if active.size:
+        diag = G.diagonal().detach().cpu().numpy().astype(np.float64)
+        at_bound = a[active] >= bounds[active]
+        free, bound = active[~at_bound], active[at_bound]
         S2[bound] = diag[bound]
-        return S2.clamp_min_(0.0).to(alpha.dtype)
-    rows = G.index_select(0, active).to(torch.float64)  # (|A|, B)
-    G_AF = rows.index_select(1, free)
-    G_FF = G_AF[~at_bound]
-    jitter = _JITTER * float(diag.index_select(0, free).max().clamp_min(1e-300))
-    eye = torch.eye(free.numel(), dtype=torch.float64, device=G_FF.device)
-    L, info = torch.linalg.cholesky_ex(G_FF + jitter * eye)
-    while int(info) != 0:  # semi-definite and unlucky: raise the jitter
-        jitter *= 100.0
-        L, info = torch.linalg.cholesky_ex(G_FF + jitter * eye)
-    # (G_FF^-1)_kk = ||L^-1 e_k||^2.
-    L_inv = torch.linalg.solve_triangular(L, eye, upper=False)
-    S2[free] = 1.0 / L_inv.square().sum(dim=0)
-    if bound.numel():
-        V = torch.linalg.solve_triangular(L, G_AF[at_bound].T, upper=False)
-        S2[bound] = diag[bound] - V.square().sum(dim=0)
-    return S2.clamp_min_(0.0).to(alpha.dtype)
+        if free.size:
+            rows = G.index_select(0, torch.from_numpy(active).to(alpha.device))
+            G_AF = rows.detach().cpu().numpy().astype(np.float64)[:, free]
+            G_FF = G_AF[~at_bound]
+            jitter = _JITTER * max(float(diag[free].max()), 1e-300)
+            while True:  # semi-definite and unlucky: raise the jitter
+                L, info = _POTRF(G_FF + jitter * np.eye(free.size), lower=1, clean=1)
+                if info == 0:
+                    break
+                jitter *= 100.0
+            # (G_FF^-1)_kk from the inverse of the factorisation.
+            inverse, _ = _POTRI(L, lower=1)
+            S2[free] = 1.0 / inverse.diagonal()
+            if bound.size:
+                V, _ = _TRTRS(L, G_AF[at_bound].T, lower=1)
+                S2[bound] -= np.square(V).sum(axis=0)
+    return torch.from_numpy(np.maximum(S2, 0.0)).to(alpha)
 
 
 def margins(
@@ -203,10 +210,10 @@ class InfluenceAccumulator:
         index: torch.Tensor,
         alpha: torch.Tensor,
         S2: torch.Tensor,
-        lr: float,
+        lr: float | torch.Tensor,
         dm_dE: torch.Tensor,
     ) -> None:
-        """Add one step.
+        """Add one step, or several steps' samples side by side.
 
         Parameters
         ----------
@@ -216,12 +223,12 @@ class InfluenceAccumulator:
             ``(B,)`` the step's importance weights.
         S2 : torch.Tensor
             ``(B,)`` :func:`span_self_influence` of the step.
-        lr : float
-            Factor applied to the step.
+        lr : float or torch.Tensor
+            Factor applied to the step, or ``(B,)`` the factor of each sample's step.
         dm_dE : torch.Tensor
             ``(B,)`` :func:`margins`' second output, at the weights before the step.
         """
-        weight = alpha.to(self.span.dtype) * lr
+        weight = alpha.to(self.span.dtype) * torch.as_tensor(lr, dtype=self.span.dtype)
         self.pull.index_add_(0, index, weight)
         slope = dm_dE.abs().to(self.span.dtype)
         self.span.index_add_(0, index, weight * S2.to(self.span.dtype) * slope)

@@ -105,6 +105,11 @@ _MAX_FALLBACKS = 2
 # importance weights (batch 200) took 120-135 s instead of ~15 s; the rank-deficient
 # Gram matrices of linear regression are where daqp wins (0.08 s a step against 0.86 s).
 _ACTIVE_SET_MAX = 128
+# Largest problem solved in float64 numpy first with method='auto' (:func:`_pdas`, whose
+# factorisations cost O(n^3) but no tensor operations), and its iteration limit.
+_SMALL_MAX = 128
+_PDAS_MAX_ITER = 30
+_LAPACK_POTRF, _LAPACK_POTRS = scipy.linalg.lapack.dpotrf, scipy.linalg.lapack.dpotrs
 
 
 class BoxQPResult(NamedTuple):
@@ -305,7 +310,15 @@ def solve_box_qp(
     limit = _MAX_ITER if max_iter is None else max_iter
     tol_ok = max(tol, _FP32_TOL_FLOOR) if G.dtype == torch.float32 else tol
     batched = G.ndim == 3
-    active_set = method == "auto" and not batched and G.device.type == "cpu"
+    start = None
+    if method == "auto" and not batched and G.device.type == "cpu" and limit > 0:
+        if 0 < p.shape[0] <= _SMALL_MAX:
+            # Solved in float64 numpy, without tensor operations (a few hundred of them
+            # cost more than the whole solve at these sizes).
+            small = _small_solution(G, p, C_t, alpha0, tol)
+            if small.certified:
+                return BoxQPResult(small.alpha, 1, small.gap, small.gap <= tol_ok)
+            start = small.start
     Gb = G.unbind(0) if batched else (G,)
     pb = p if batched else p.unsqueeze(0)
     Cb = C_t.expand_as(pb)
@@ -316,7 +329,7 @@ def solve_box_qp(
     with torch.inference_mode():
         for i in range(pb.shape[0]):
             x, n_it, rel = _solve_one(
-                Gb[i], pb[i], Cb[i], None if a0b is None else a0b[i], tol, limit, active_set
+                Gb[i], pb[i], Cb[i], None if a0b is None else a0b[i], tol, limit, start
             )
             alphas.append(x.to(p.dtype))
             iters.append(n_it)
@@ -426,12 +439,12 @@ def _solve_one(
     alpha0: torch.Tensor | None,
     tol: float,
     max_iter: int,
-    active_set: bool = False,
+    start: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, int, float]:
     """Solve one unbatched problem in float64; return ``(alpha, n_iter, relative gap)``.
 
-    With ``active_set`` a problem of at most ``_ACTIVE_SET_MAX`` servable samples starts
-    from daqp's solution (one iteration).
+    ``start``: a float64 point of the small-problem path (daqp's) that missed the
+    tolerance; the iteration polishes it (counted as one iteration).
 
     ``alpha`` is float64 except on a float32 problem that had servable samples: then it is
     rounded to float32 and the gap is that of the rounded point.
@@ -450,15 +463,8 @@ def _solve_one(
     if index.numel() == 0:
         return x, 0, 0.0
     n_iter = 0
-    if active_set and max_iter > 0 and index.numel() <= _ACTIVE_SET_MAX:
-        # One compiled active-set solve; the iteration below certifies its gap (and
-        # polishes the point in the rare case it misses the tolerance).
-        solved = _active_set_solution(G, pw, u, index)
-        if solved is not None:
-            x, rel, rel_rounded = solved
-            if rel <= tol:
-                return x.to(G.dtype) if G.dtype != _WORK else x, 1, rel_rounded
-        n_iter = 1
+    if start is not None:
+        x, n_iter = start, 1
 
     # Violators added per iteration. From scratch the working set doubles, from at least
     # B/16: enough to reach a typical support (10-20% of B) in a few iterations, few
@@ -576,67 +582,163 @@ def _solve_one(
     return x, n_iter, rel
 
 
-def _active_set_solution(
-    G: torch.Tensor, p: torch.Tensor, u: torch.Tensor, index: torch.Tensor
-) -> tuple[torch.Tensor, float, float] | None:
-    """The problem restricted to the servable samples ``index``, solved by daqp.
+class _SmallSolution(NamedTuple):
+    """What :func:`_small_solution` found.
 
-    daqp (Arnstrom, Bemporad and Axehill, 2022) is a dual active-set solver in C: on the
-    small dense problems of minibatch steps it needs a few dozen pivots and no tensor
-    operations, where the Newton iteration pays a few hundred operations' dispatch. Its
-    proximal regularisation of singular ``G`` leaves the variables at their bounds off by
-    rounding, so they are set exactly to the bound its multipliers say is active; a
-    proximal tolerance of 1e-12 (daqp's default 1e-6 left gaps of 4e-8 on LSTM Gram
-    matrices) costs about twice the pivots.
-
-    Returns
-    -------
-    tuple or None
-        ``(x, gap, gap_rounded)``: the float64 solution over all samples (zero on the
-        others), its relative gap, and the gap of ``x`` rounded to the dtype of ``G``;
-        ``None`` if daqp reports a failure.
+    ``certified``: ``alpha`` (dtype of ``G``) has a relative gap ``gap`` within the
+    tolerance. Otherwise ``start`` is daqp's float64 point for the Newton iteration to
+    polish, or ``None`` when the iteration should start as without this path.
     """
-    sub = G.index_select(0, index).to(_WORK).index_select(1, index).numpy()
-    upper, linear = u.index_select(0, index).numpy(), p.index_select(0, index).numpy()
-    n = index.numel()
-    solution, _, exitflag, info = daqp.solve(
-        sub, -linear, np.zeros((0, n)), upper.copy(), np.zeros(n), np.zeros(n, dtype=np.intc),
-        eta_prox=1e-12,
-    )  # fmt: skip
-    if exitflag < 1 or not np.isfinite(solution).all():
-        return None  # the Newton iteration solves it from the caller's start
-    multipliers = info["lam"][:n]
-    solution = np.where(multipliers > 0, upper, np.where(multipliers < 0, 0.0, solution))
-    solution = np.clip(solution, 0.0, upper)
 
-    def gap(point: np.ndarray) -> float:
+    certified: bool
+    alpha: torch.Tensor | None
+    gap: float
+    start: torch.Tensor | None
+
+
+def _small_solution(
+    G: torch.Tensor | GramOperator,
+    p: torch.Tensor,
+    C: torch.Tensor,
+    alpha0: torch.Tensor | None,
+    tol: float,
+) -> _SmallSolution:
+    """A small CPU problem solved in float64 numpy, without tensor operations.
+
+    The servable block (the samples :func:`_bounds` keeps) is solved by a primal-dual
+    active-set iteration (:func:`_pdas`) from the warm start, and where it does not
+    certify the gap, for at most ``_ACTIVE_SET_MAX`` servable samples, by daqp
+    (:func:`_daqp`). Both leave every variable exactly at ``0``, exactly at ``C_i`` or on
+    the face solved exactly; the relative gap is the solver's stopping rule, of the point
+    rounded to the dtype of ``G``.
+    """
+    B = p.shape[0]
+    dense = G if isinstance(G, torch.Tensor) else G.index_select(0, torch.arange(B))
+    full = dense.numpy().astype(np.float64, copy=False)
+    diagonal = full.diagonal()
+    linear_all = p.numpy().astype(np.float64, copy=False)
+    servable = (diagonal > np.finfo(dense.numpy().dtype).eps * diagonal.max()) & (linear_all > 0)
+    index = np.flatnonzero(servable)
+    n = index.size
+    if n == 0:
+        return _SmallSolution(False, None, 0.0, None)
+    all_servable = n == B
+    sub = full if all_servable else full[np.ix_(index, index)]
+    linear = linear_all if all_servable else linear_all[index]
+    upper = np.broadcast_to(C.numpy().astype(np.float64), (B,))[index]
+    start = np.zeros(n)
+    if alpha0 is not None:
+        start = np.clip(alpha0.numpy().astype(np.float64)[index], 0.0, upper)
+
+    def relative_gap(point: np.ndarray) -> float:
         g = sub @ point - linear
         return _relative(point @ g, upper @ np.minimum(g, 0.0), point @ linear)
 
+    def rounded(point: np.ndarray) -> tuple[torch.Tensor, float]:
+        x = np.zeros(B, dtype=dense.numpy().dtype)
+        x[index] = point
+        return torch.from_numpy(x), relative_gap(x[index].astype(np.float64))
+
+    solution = _pdas(sub, linear, upper, start)
+    if solution is not None and relative_gap(solution) <= tol:
+        alpha, gap = rounded(solution)
+        return _SmallSolution(True, alpha, gap, None)
+    if n > _ACTIVE_SET_MAX:
+        return _SmallSolution(False, None, 0.0, None)
+    solution = _daqp(sub, linear, upper, relative_gap)
+    if solution is None:
+        return _SmallSolution(False, None, 0.0, None)
+    if relative_gap(solution) <= tol:
+        alpha, gap = rounded(solution)
+        return _SmallSolution(True, alpha, gap, None)
+    x = np.zeros(B)
+    x[index] = solution
+    return _SmallSolution(False, None, 0.0, torch.from_numpy(x))
+
+
+def _pdas(G: np.ndarray, p: np.ndarray, u: np.ndarray, x0: np.ndarray) -> np.ndarray | None:
+    """Primal-dual active-set iteration (Hintermueller, Ito and Kunisch, 2002) from ``x0``.
+
+    Each iteration splits the variables by ``z = x - g / diag(G)`` (``g = G x - p``) into
+    those at 0 (``z <= 0``), at ``u`` (``z >= u``) and free, and solves the free ones'
+    face exactly (one Cholesky factorisation). When the split repeats, the point meets
+    the optimality conditions up to the rounding of that solve. Warm-started from the
+    previous importance weights it needs 2-4 factorisations on the Gram matrices of MLP
+    steps. Returns ``None`` where a face is singular (rank-deficient Gram matrices,
+    duplicated samples: daqp's proximal iteration or the Newton iteration solve those) or
+    the split cycles.
+    """
+    n = p.size
+    scale = G.diagonal()
+    # A pivot below this is rounding of a singular face, not curvature.
+    tiny = 1e4 * n * np.finfo(np.float64).eps * scale.max()
+    x = x0
+    previous = None
+    seen: set[bytes] = set()
+    for _ in range(_PDAS_MAX_ITER):
+        z = x - (G @ x - p) / scale
+        at_upper = z >= u
+        free = (z > 0.0) & ~at_upper
+        split = free.tobytes() + at_upper.tobytes()
+        if split == previous:
+            return x  # x solved this split's face
+        if split in seen:
+            return None  # cycling
+        seen.add(split)
+        previous = split
+        x = np.where(at_upper, u, 0.0)
+        face = np.flatnonzero(free)
+        if face.size:
+            rhs = p[face]
+            if at_upper.any():
+                rhs = rhs - G[face] @ x
+            factor, info = _LAPACK_POTRF(G[face[:, None], face], lower=1, clean=0)
+            if info != 0 or factor.diagonal().min() ** 2 <= tiny:
+                return None
+            x[face], info = _LAPACK_POTRS(factor, rhs, lower=1)
+            if info != 0:
+                return None
+    return None
+
+
+def _daqp(G: np.ndarray, p: np.ndarray, u: np.ndarray, relative_gap) -> np.ndarray | None:
+    """The box QP solved by daqp, bounds snapped and the free face polished.
+
+    daqp (Arnstrom, Bemporad and Axehill, 2022) is a dual active-set solver in C: on the
+    small dense problems of minibatch steps it needs a few dozen pivots and no tensor
+    operations. Its proximal regularisation of singular ``G`` leaves the variables at
+    their bounds off by rounding, so they are set exactly to the bound its multipliers
+    say is active; a proximal tolerance of 1e-12 (daqp's default 1e-6 left gaps of 4e-8
+    on LSTM Gram matrices) costs about twice the pivots. Returns ``None`` if daqp reports
+    a failure.
+    """
+    n = p.size
+    solution, _, exitflag, info = daqp.solve(
+        G, -p, np.zeros((0, n)), u.copy(), np.zeros(n), np.zeros(n, dtype=np.intc),
+        eta_prox=1e-12,
+    )  # fmt: skip
+    if exitflag < 1 or not np.isfinite(solution).all():
+        return None
+    multipliers = info["lam"][:n]
+    solution = np.where(multipliers > 0, u, np.where(multipliers < 0, 0.0, solution))
+    solution = np.clip(solution, 0.0, u)
     # daqp stops at its own tolerances: solve the free variables' face exactly, as the
     # Newton iteration ends (Cholesky, or least squares where the face is singular, as
     # for duplicated samples), and keep the better point.
-    best = gap(solution)
-    free = (solution > 0.0) & (solution < upper)
+    free = (solution > 0.0) & (solution < u)
     if free.any():
-        block = sub[np.ix_(free, free)]
-        rhs = linear[free] - sub[np.ix_(free, ~free)] @ solution[~free]
+        block = G[np.ix_(free, free)]
+        rhs = p[free] - G[np.ix_(free, ~free)] @ solution[~free]
         try:
             face = scipy.linalg.cho_solve(scipy.linalg.cho_factor(block), rhs)
         except np.linalg.LinAlgError:
             face = scipy.linalg.lstsq(block, rhs, lapack_driver="gelsy")[0]
-        if (face > 0.0).all() and (face < upper[free]).all():
+        if (face > 0.0).all() and (face < u[free]).all():
             polished = solution.copy()
             polished[free] = face
-            polished_gap = gap(polished)
-            if polished_gap <= best:
-                solution, best = polished, polished_gap
-
-    x = torch.zeros_like(p)
-    x[index] = torch.from_numpy(solution)
-    if G.dtype == _WORK:
-        return x, best, best
-    return x, best, gap(x.index_select(0, index).to(G.dtype).to(_WORK).numpy())
+            if relative_gap(polished) <= relative_gap(solution):
+                solution = polished
+    return solution
 
 
 def _step(
