@@ -31,6 +31,7 @@ from sklearn.datasets import load_breast_cancer, load_digits, make_classificatio
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
@@ -264,7 +265,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--repeats", type=int, default=15, help="timed calls per case")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, help="torch and BLAS threads (default: the libraries')"
+    )
     parser.add_argument(
         "--sections", default="".join(SECTIONS), help="letters of the sections to run"
     )
@@ -273,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--device cuda requested but CUDA is not available")
     if args.threads:
         torch.set_num_threads(args.threads)
+        # numpy/scipy's BLAS too: the small-problem QP path and the span self-influence
+        # run there (OpenBLAS threads its 100x100 products).
+        threadpool_limits(args.threads)
     device = torch.device(args.device)
     # Sections b and c cap the epochs on purpose.
     warnings.filterwarnings("ignore", category=ConvergenceWarning)

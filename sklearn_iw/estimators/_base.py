@@ -41,7 +41,14 @@ from ._callbacks import ContinuingLRScheduler, ValidScore, _build_schedule
 from ._data import Feed, TensorData, content_keys, eval_forward, shared_tensor
 from ._engine import TrainingEngine
 from ._layers import SeededDropout
-from ._loo import Checkpoint, LeaveOneOutRecorder, ResumeFrom, nan_with_reason, record_attributes
+from ._loo import (
+    Checkpoint,
+    LeaveOneOutRecorder,
+    ResumeFrom,
+    nan_with_reason,
+    record_attributes,
+    settle_estimate,
+)
 
 _PARAMETERS_DOC = """\
 optimizer : str or OptimizerSpec, default={{optimizer!r}}
@@ -596,7 +603,22 @@ class BaseIWEstimator(BaseEstimator):
         """Estimate (not a bound) of the leave-one-out error of importance weights
         (NaN, with a warning, where it is not available; ``loo_reason_`` says why)."""
         check_is_fitted(self)
+        settle_estimate(self)
         return nan_with_reason(self, "estimate", getattr(self, "_loo_estimate", math.nan))
+
+    @property
+    def loo_influence_(self) -> np.ndarray:
+        """Estimated change of each training sample's margin when it is left out, behind
+        ``loo_estimate_`` (computed with it, when first asked for)."""
+        check_is_fitted(self)
+        settle_estimate(self)
+        return self._loo_influence
+
+    def __getstate__(self) -> dict:
+        """scikit-learn's state, with a pending leave-one-out estimate computed first (it
+        holds the training tensors, which a pickle should not carry)."""
+        settle_estimate(self)
+        return super().__getstate__()
 
     def _ran_out_of_epochs(self, n_before: int) -> bool:
         stopper = dict(self.net_.callbacks_)["stopping"]

@@ -37,7 +37,13 @@ from skorch.callbacks import Callback
 from skorch.history import History
 from torch import nn
 
-from ..solvers._influence import InfluenceAccumulator, loo_margins, margins, span_self_influence
+from ..solvers._influence import (
+    InfluenceAccumulator,
+    estimate_obstacle,
+    loo_margins,
+    margins,
+    span_self_influence,
+)
 from ._data import TensorData, eval_forward
 
 NOT_IMPORTANCE_WEIGHTS = "the optimizer is not 'importance_weights'"
@@ -345,8 +351,8 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
     """Set the leave-one-out attributes of ``estimator`` after a fit.
 
     Sets ``loo_reason_`` always; with importance weights also ``importance_weights_``,
-    ``support_``, ``activation_epoch_``, ``loo_bound_curve_``, ``loo_influence_`` and the
-    value behind ``loo_estimate_``.
+    ``support_``, ``activation_epoch_`` and ``loo_bound_curve_``; the values behind
+    ``loo_influence_`` and ``loo_estimate_`` wait for :func:`settle_estimate`.
 
     Parameters
     ----------
@@ -358,6 +364,7 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
         Whether the fit continued an earlier one.
     """
     net = estimator.net_
+    estimator.__dict__.pop("_loo_pending", None)
     obstacle = lemma_obstacle(estimator, incremental, len(train))
     estimator.loo_reason_ = {"bound": obstacle, "estimate": obstacle, "replay": obstacle}
     if not net.optimizer_spec.per_sample:
@@ -366,7 +373,7 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
     estimator.importance_weights_ = net.optimizer_.importance_weights.cpu().numpy().copy()
     estimator.activation_epoch_ = recorder.activation_epoch_.cpu().numpy().copy()
     estimator.support_ = np.flatnonzero(estimator.activation_epoch_ >= 0)
-    estimator.loo_influence_ = np.zeros(len(train))
+    estimator._loo_influence = np.zeros(len(train))
     estimator._loo_estimate = math.nan
     if net.criterion_.task not in _BOUND_TASKS:
         estimator.loo_bound_curve_ = []
@@ -385,11 +392,27 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
         )
         return
     net.module_.eval()
-    estimate = loo_margins(net.module_, net.criterion_, train.X, train.y, recorder.influence_)
-    if estimate.reason is not None:
-        estimator.loo_reason_["estimate"] = estimate.reason
+    inputs = (net.module_, net.criterion_, train.X, train.y, recorder.influence_)
+    estimator.loo_reason_["estimate"] = estimate_obstacle(*inputs)
+    if estimator.loo_reason_["estimate"] is None:
+        # Computed when first asked for (settle_estimate): its Gram matrix and
+        # factorisation of the active samples can cost more than the training itself.
+        estimator._loo_pending = inputs
+
+
+def settle_estimate(estimator) -> None:
+    """Compute ``loo_estimate_`` and ``loo_influence_`` of the last fit if still pending.
+
+    Parameters
+    ----------
+    estimator : BaseIWEstimator
+        A fitted estimator.
+    """
+    inputs = estimator.__dict__.pop("_loo_pending", None)
+    if inputs is None:
         return
-    estimator.loo_influence_ = (estimate.final - estimate.margins).cpu().numpy()
+    estimate = loo_margins(*inputs)
+    estimator._loo_influence = (estimate.final - estimate.margins).cpu().numpy()
     estimator._loo_estimate = float((estimate.margins < 0).double().mean())
 
 

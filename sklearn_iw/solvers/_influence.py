@@ -302,6 +302,66 @@ def _gradients_vanished(
     return float(rho.median()) > collapse_ratio
 
 
+_MULTILABEL = "multilabel targets have no margin"
+_NO_CURVATURE = (
+    "the loss has no curvature at the active samples (a piecewise-linear loss such as "
+    "'hinge'): the jackknife is undefined"
+)
+
+
+def _outputs(module: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """The module's outputs at ``X``, in chunks of 8192 samples."""
+    return torch.cat([module(chunk) for chunk in X.split(8192)])
+
+
+def _jackknife_weights(
+    output: torch.Tensor,
+    target: torch.Tensor,
+    per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    accumulator: InfluenceAccumulator,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Float64 ``(s, w = s c)`` of the active samples (outputs and targets given for
+    them), or ``None`` where the loss has no curvature at any of them."""
+    curvature = _curvature_along_gradient(output, target, per_sample_loss)
+    s = accumulator.pull[accumulator.ever_active].to(torch.float64)
+    w = s * curvature.to(torch.float64)
+    return (s, w) if bool((w > 0).any()) else None
+
+
+@torch.no_grad()
+def estimate_obstacle(
+    module: nn.Module,
+    per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    X: torch.Tensor,
+    target: torch.Tensor,
+    accumulator: InfluenceAccumulator,
+) -> str | None:
+    """Why :func:`loo_margins` would give no estimate, or ``None``.
+
+    The checks alone (one forward pass over the active samples), so that the estimate
+    itself, whose Gram matrix and factorisation of the active samples can cost more than
+    the training, can wait until it is asked for.
+
+    Parameters
+    ----------
+    module, per_sample_loss, X, target, accumulator
+        As for :func:`loo_margins`.
+
+    Returns
+    -------
+    str or None
+        The reason :func:`loo_margins` would return.
+    """
+    if target.ndim > 1:
+        return _MULTILABEL
+    active = torch.nonzero(accumulator.ever_active).flatten()
+    if not active.numel():
+        return None
+    outputs, targets = _outputs(module, X.index_select(0, active)), target.index_select(0, active)
+    weights = _jackknife_weights(outputs, targets, per_sample_loss, accumulator)
+    return _NO_CURVATURE if weights is None else None
+
+
 @torch.no_grad()
 def loo_margins(
     module: nn.Module,
@@ -358,27 +418,21 @@ def loo_margins(
         curvature at any active sample (piecewise-linear losses such as 'hinge'): there
         the jackknife is undefined and the span term alone overestimates.
     """
-    output = torch.cat([module(chunk) for chunk in X.split(8192)])
+    output = _outputs(module, X)
     m, dm_dE = margins(output, target, per_sample_loss)
     nan = torch.full_like(m, float("nan"))
     if target.ndim > 1:
-        return LOOMargins(nan, m, nan.clone(), "multilabel targets have no margin")
+        return LOOMargins(nan, m, nan.clone(), _MULTILABEL)
     work = torch.float64
     active = torch.nonzero(accumulator.ever_active).flatten()
     shift = torch.zeros(m.shape[0], dtype=work, device=m.device)
     if active.numel():
         ta = target.index_select(0, active)
-        curv = _curvature_along_gradient(output.index_select(0, active), ta, per_sample_loss)
-        s = accumulator.pull.index_select(0, active).to(work)
-        w = s * curv.to(work)
-        if not bool((w > 0).any()):
-            return LOOMargins(
-                nan,
-                m,
-                nan.clone(),
-                "the loss has no curvature at the active samples (a piecewise-linear loss "
-                "such as 'hinge'): the jackknife is undefined",
-            )
+        oa = output.index_select(0, active)
+        weights = _jackknife_weights(oa, ta, per_sample_loss, accumulator)
+        if weights is None:
+            return LOOMargins(nan, m, nan.clone(), _NO_CURVATURE)
+        s, w = weights
         with torch.enable_grad():
             G, _ = per_sample_gram(module, per_sample_loss, X.index_select(0, active), ta)
         G = G.detach().to(work)

@@ -107,7 +107,7 @@ _MAX_FALLBACKS = 2
 _ACTIVE_SET_MAX = 128
 # Largest problem solved in float64 numpy first with method='auto' (:func:`_pdas`, whose
 # factorisations cost O(n^3) but no tensor operations), and its iteration limit.
-_SMALL_MAX = 128
+_SMALL_MAX = 256
 _PDAS_MAX_ITER = 30
 _LAPACK_POTRF, _LAPACK_POTRS = scipy.linalg.lapack.dpotrf, scipy.linalg.lapack.dpotrs
 
