@@ -725,7 +725,8 @@ def test_mlp_coefs_shapes_and_numpy_forward_pass(data):
         assert decision.shape == (len(y),)
         assert_allclose(decision, scores[:, 0], rtol=1e-9, atol=1e-12)
         p = expit(scores[:, 0])
-        assert_allclose(est.predict_proba(X), np.column_stack([1 - p, p]), rtol=1e-9)
+        # predict_proba keeps probabilities inside (0, 1): 1 - p >= eps / 2.
+        assert_allclose(est.predict_proba(X), np.column_stack([1 - p, p]), rtol=1e-9, atol=2e-16)
     else:
         assert_allclose(decision, scores, rtol=1e-9, atol=1e-12)
         assert_allclose(est.predict_proba(X), softmax(scores, axis=1), rtol=1e-9)

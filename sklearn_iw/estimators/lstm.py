@@ -247,6 +247,7 @@ class _LSTM:
     accepts, read by :class:`LSTMNetwork`."""
 
     _multi_output = True
+    _optimizer_defaults: dict = {"importance_weights": {"p": 0.1}}
     _parameter_constraints: dict = {
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "num_layers": [Interval(Integral, 1, None, closed="left")],
@@ -499,7 +500,9 @@ readout : {'last', 'mean', 'max'}, default='last'
     sequence's last step, the backward direction's after its first); 'mean' and 'max'
     the mean and the maximum of the last layer's outputs over each sequence's real
     steps, so that information anywhere in a sequence (a motif in the middle) reaches
-    the head directly.
+    the head directly. (For the LSTM models ``optimizer='importance_weights'`` is
+    ``ImportanceWeights(p=0.1)``: margins of ``p=1``, the tabular models' default, did
+    not learn latching over 100 steps in 10 epochs, nor lower the loss on short strings.)
 """
 
 _INPUT_ATTRIBUTES_DOC = """\

@@ -624,7 +624,8 @@ def _trainable_linears(module: nn.Module) -> list[nn.Linear] | None:
     linears: list[nn.Linear] = []
     seen: set[int] = set()
     for m in module.modules():
-        own = [p for p in m.parameters(recurse=False) if p.requires_grad]
+        # The registry itself: parameters(recurse=False) costs ~10x more, at every step.
+        own = [p for p in m._parameters.values() if p is not None and p.requires_grad]
         if not own:
             continue
         plain = isinstance(m, nn.Linear) and type(m).forward is nn.Linear.forward
@@ -673,7 +674,7 @@ def _checked_losses(losses: torch.Tensor, batch_size: int) -> torch.Tensor:
 def _reference_tensor(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """Tensor whose dtype and device the Gram matrix takes: the first trainable parameter,
     else any parameter, else the first input."""
-    params = list(module.parameters())
+    params = [p for m in module.modules() for p in m._parameters.values() if p is not None]
     trainable = [p for p in params if p.requires_grad]
     return (trainable or params or list(inputs))[0]
 

@@ -63,9 +63,9 @@ __all__ = [
 
 # Jitter of the free-set factorisation, relative to the largest diagonal entry.
 _JITTER = 1e-10
-_POTRF, _POTRI, _TRTRS = (
+_POTRF, _TRTRI, _TRTRS = (
     scipy.linalg.lapack.dpotrf,
-    scipy.linalg.lapack.dpotri,
+    scipy.linalg.lapack.dtrtri,
     scipy.linalg.lapack.dtrtrs,
 )
 
@@ -106,7 +106,7 @@ def span_self_influence(
         S2[bound] = diag[bound]
         if free.size:
             rows = G.index_select(0, torch.from_numpy(active).to(alpha.device))
-            G_AF = rows.detach().cpu().numpy().astype(np.float64)[:, free]
+            G_AF = rows.detach().cpu().numpy().astype(np.float64).take(free, axis=1)
             G_FF = G_AF[~at_bound]
             jitter = _JITTER * max(float(diag[free].max()), 1e-300)
             while True:  # semi-definite and unlucky: raise the jitter
@@ -114,9 +114,9 @@ def span_self_influence(
                 if info == 0:
                     break
                 jitter *= 100.0
-            # (G_FF^-1)_kk from the inverse of the factorisation.
-            inverse, _ = _POTRI(L, lower=1)
-            S2[free] = 1.0 / inverse.diagonal()
+            # (G_FF^-1)_kk = ||L^-1 e_k||^2.
+            L_inv, _ = _TRTRI(L, lower=1)
+            S2[free] = 1.0 / np.square(L_inv).sum(axis=0)
             if bound.size:
                 V, _ = _TRTRS(L, G_AF[at_bound].T, lower=1)
                 S2[bound] -= np.square(V).sum(axis=0)

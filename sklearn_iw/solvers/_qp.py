@@ -391,8 +391,13 @@ def _validate(
     tensors = {"G": G if isinstance(G, torch.Tensor) else G.diagonal(), "p": p, "C": C_t}
     if alpha0 is not None:
         tensors["alpha0"] = alpha0
-    total = sum(t.sum() for t in tensors.values())
-    finite, nonneg = torch.stack([total.isfinite(), (C_t >= 0).all()]).tolist()
+    if G.device.type == "cpu":  # numpy's reductions cost a fraction of torch's dispatch
+        arrays = [t.detach().numpy() for t in tensors.values()]
+        finite = bool(np.isfinite(sum(float(a.sum()) for a in arrays)))
+        nonneg = bool((arrays[2] >= 0).all())
+    else:
+        total = sum(t.sum() for t in tensors.values())
+        finite, nonneg = torch.stack([total.isfinite(), (C_t >= 0).all()]).tolist()
     if not finite:
         for name, t in tensors.items():
             if not bool(torch.isfinite(t).all()):
@@ -692,7 +697,8 @@ def _pdas(G: np.ndarray, p: np.ndarray, u: np.ndarray, x0: np.ndarray) -> np.nda
             rhs = p[face]
             if at_upper.any():
                 rhs = rhs - G[face] @ x
-            factor, info = _LAPACK_POTRF(G[face[:, None], face], lower=1, clean=0)
+            block = G.take(face, axis=0).take(face, axis=1)  # 3x faster than G[ix_]
+            factor, info = _LAPACK_POTRF(block, lower=1, clean=0, overwrite_a=1)
             if info != 0 or factor.diagonal().min() ** 2 <= tiny:
                 return None
             x[face], info = _LAPACK_POTRS(factor, rhs, lower=1)
