@@ -366,6 +366,7 @@ class IWLSTMClassifier(_LSTM, BaseIWClassifier):
         alpha=1e-4,
         class_weight=None,
         update_clip=None,
+        clip_norm=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -390,6 +391,7 @@ class IWLSTMClassifier(_LSTM, BaseIWClassifier):
         self.alpha = alpha
         self.class_weight = class_weight
         self.update_clip = update_clip
+        self.clip_norm = clip_norm
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -423,6 +425,7 @@ class IWLSTMRegressor(_LSTM, BaseIWRegressor):
         validation_fraction=0.1,
         alpha=1e-4,
         update_clip=None,
+        clip_norm=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -446,6 +449,7 @@ class IWLSTMRegressor(_LSTM, BaseIWRegressor):
         self.validation_fraction = validation_fraction
         self.alpha = alpha
         self.update_clip = update_clip
+        self.clip_norm = clip_norm
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
