@@ -5,8 +5,8 @@ epochs, the callbacks (early stopping, learning-rate schedules, the per-epoch lo
 history; this module feeds it batches sliced from tensors on the training device
 (``_data.py``), weights and averages the per-sample losses, adds the L2 penalty, clips
 updates (elementwise and by their norm), and rolls back to the last finite weights when
-training diverges. It never names an optimizer: a spec's flags say whether the optimizer steps on
-per-sample losses and how it takes the L2 penalty.
+training diverges. It never names an optimizer: a spec's flags say whether the optimizer
+steps on per-sample losses and how it takes the L2 penalty.
 """
 
 from __future__ import annotations
