@@ -58,6 +58,24 @@ ESTIMATORS = [
     *[_mlp(name) for name in sorted(OPTIMIZERS)],
     IWLSTMClassifier(hidden_size=8, bidirectional=True, readout="max", max_iter=20, random_state=0),
     IWLSTMClassifier(hidden_size=8, readout="mean", max_iter=20, random_state=0),
+    # Issue 19's operators (~10-15 s each): the Crammer-Singer hinge under importance
+    # weights, and the new activations under Adam (importance weights on the MLP are
+    # checked above; here they would cost ~50 s an instance), maxout with a norm clip that
+    # cuts Adam's early steps.
+    IWLogisticRegression(loss="crammer_singer_hinge", random_state=0),
+    IWMLPClassifier(
+        hidden_layer_sizes=(16,),
+        activation="maxout",
+        optimizer=Adam(lr=0.01),
+        clip_norm=0.05,
+        random_state=0,
+    ),
+    IWMLPClassifier(
+        hidden_layer_sizes=(16,),
+        activation="soboleva_tanh",
+        optimizer=Adam(lr=0.01),
+        random_state=0,
+    ),
 ]
 
 
