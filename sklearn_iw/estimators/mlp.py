@@ -101,7 +101,7 @@ maxout_pieces : int, default=2
     maximum is the unit's value, so parameters and training time of the hidden
     layers grow about in proportion. Two pieces are the fewest that make a unit
     nonlinear and already represent ReLU (one piece at zero weights) and ``|x|``;
-    Goodfellow et al. used 2 to 5.
+    more pieces give each unit a finer convex piecewise-linear shape.
 init : str, default='auto'
     Hidden-weight initialisation: 'auto' (He for the ReLU family, LeCun normal for
     SELU, Glorot otherwise), 'lecun_normal', 'lecun_uniform', 'glorot_normal',
