@@ -36,7 +36,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.class_weight import compute_sample_weight
 
-from sklearn_iw import IWLogisticRegression, IWMLPClassifier
+from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
 from sklearn_iw.estimators._engine import TrainingEngine
 from sklearn_iw.estimators._layers import (
     ACTIVATIONS,
@@ -1100,6 +1100,18 @@ def test_clip_norm_bounds_every_update_of_every_optimizer(optimizer, monkeypatch
     assert max(norms) == pytest.approx(bound, rel=1e-9)
     IWMLPClassifier(max_iter=1, **params).fit(X, y)
     assert max(norms[n_steps:]) > 2 * bound
+
+
+def test_clip_norm_bounds_the_lstm_steps(monkeypatch):
+    # Pascanu et al.'s setting, recurrent networks: the LSTM's steps through its fused
+    # kernel (importance weights, the default) obey the bound as well.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 6))
+    y = (X[:, 0] > 0).astype(int)
+    norms = _record_updates(monkeypatch)
+    IWLSTMClassifier(hidden_size=4, max_iter=2, clip_norm=1e-4, random_state=0).fit(X, y)
+    assert len(norms) == 2 and max(norms) == pytest.approx(1e-4, rel=1e-9)
+    assert max(norms) <= 1e-4 * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("update_clip", [None, 1e-3])
