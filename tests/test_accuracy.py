@@ -64,3 +64,17 @@ def test_every_optimizer_learns_digits(optimizer):
         score = model.fit(X_train, y_train).score(X_test, y_test)
     print(f"{optimizer}: test accuracy {score:.3f} after {model.n_iter_} epochs")
     assert score >= 0.85
+
+
+@pytest.mark.parametrize("activation", ["maxout", "soboleva_tanh"])
+def test_new_activations_learn_digits(activation):
+    X_train, X_test, y_train, y_test = _scaled_split(*load_digits(return_X_y=True))
+    # Importance weights (the default optimizer), 10 epochs: about a second each.
+    model = IWMLPClassifier(
+        hidden_layer_sizes=(32,), activation=activation, max_iter=10, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        score = model.fit(X_train, y_train).score(X_test, y_test)
+    print(f"{activation}: test accuracy {score:.3f} after {model.n_iter_} epochs")
+    assert score >= 0.85

@@ -29,17 +29,25 @@ from sklearn.datasets import (
 )
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.class_weight import compute_sample_weight
 
-from sklearn_iw import IWLogisticRegression, IWMLPClassifier
-from sklearn_iw.estimators._layers import ACTIVATIONS, INITS, make_activation, resolve_init
+from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
+from sklearn_iw.estimators._engine import TrainingEngine
+from sklearn_iw.estimators._layers import (
+    ACTIVATIONS,
+    INITS,
+    SobolevaTanh,
+    activation_inputs,
+    make_activation,
+    resolve_init,
+)
 from sklearn_iw.estimators._losses import ClassificationLoss
-from sklearn_iw.solvers import SGD, Adam
+from sklearn_iw.solvers import OPTIMIZERS, SGD, Adam
 
 # Most fits below are deliberately short; their ConvergenceWarning is noise here (the
 # warning itself is tested with pytest.warns, which records regardless of this filter).
@@ -117,7 +125,7 @@ def reference_logistic(X, y, sample_weight=None):
 def np_margin_loss(z, loss):
     if loss == "log_loss":
         return np.logaddexp(0.0, -z)
-    if loss == "hinge":
+    if loss in ("hinge", "crammer_singer_hinge"):
         return np.maximum(0.0, 1.0 - z)
     if loss == "squared_hinge":
         return np.maximum(0.0, 1.0 - z) ** 2
@@ -134,6 +142,9 @@ def np_multiclass_loss(f, y, loss):
         elif loss == "modified_huber":
             sign = np.where(np.arange(k) == y[i], 1.0, -1.0)
             out[i] = np_margin_loss(sign * f[i], loss).sum()
+        elif loss == "crammer_singer_hinge":
+            others = [f[i, j] - f[i, y[i]] + 1.0 for j in range(k) if j != y[i]]
+            out[i] = max(0.0, max(others))
         else:
             for j in range(k):
                 if j == y[i]:
@@ -147,7 +158,19 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def np_activation(name, x, prelu_slope=0.25):
+def np_soboleva_tanh(x, a=1.0, b=1.0, c=1.0, d=2.0):
+    """The formula as written (overflows beyond |x| ~ 700 / max(a, b, c, d))."""
+    return (np.exp(a * x) - np.exp(-b * x)) / (np.exp(c * x) + np.exp(-d * x))
+
+
+def np_maxout(v, pieces):
+    """Unit j is the maximum of inputs j * pieces ... (j + 1) * pieces - 1."""
+    n_units = v.shape[-1] // pieces
+    units = [v[..., j * pieces : (j + 1) * pieces].max(axis=-1) for j in range(n_units)]
+    return np.stack(units, axis=-1)
+
+
+def np_activation(name, x, prelu_slope=0.25, pieces=2):
     formulas = {
         "identity": lambda v: v,
         "logistic": lambda v: 1.0 / (1.0 + np.exp(-v)),
@@ -162,6 +185,8 @@ def np_activation(name, x, prelu_slope=0.25):
         "silu": lambda v: v / (1.0 + np.exp(-v)),
         "softplus": lambda v: np.logaddexp(0.0, v),
         "gaussian": lambda v: np.exp(-(v**2)),
+        "soboleva_tanh": np_soboleva_tanh,
+        "maxout": lambda v: np_maxout(v, pieces),
     }
     return formulas[name](x)
 
@@ -380,8 +405,8 @@ def test_random_state_instance_and_none_are_accepted():
 # --------------------------------------------------------------------------- activations
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_activation_module_matches_numpy_formula(name):
-    x = np.linspace(-6.0, 6.0, 241)
-    module = make_activation(name, width=len(x)).double()
+    x = np.linspace(-6.0, 6.0, activation_inputs(name, 241))  # maxout: 2 inputs a unit
+    module = make_activation(name, width=241).double()
     out = module(torch.as_tensor(x)[None, :])
     assert_allclose(out.detach().numpy()[0], np_activation(name, x), rtol=1e-6, atol=1e-9)
 
@@ -395,6 +420,50 @@ def test_lecun_tanh_and_gaussian_values():
     # LeCun's design points: f(+-1) = +-1 (approximately) and f(0) = 0; gaussian peaks at 1.
     assert lecun[5] == pytest.approx(1.0, abs=1e-3)
     assert gauss[3] == 1.0
+
+
+@pytest.mark.parametrize("pieces", [2, 3, 5])
+def test_maxout_is_the_max_over_each_units_pieces(pieces):
+    x = np.random.RandomState(0).normal(size=(2, 7, 4 * pieces))
+    out = make_activation("maxout", 4, pieces)(torch.as_tensor(x)).numpy()
+    assert out.shape == (2, 7, 4)
+    assert_array_equal(out, np_maxout(x, pieces))
+    # Every piece wins somewhere: the max is not always taken from the same position.
+    winners = x.reshape(2, 7, 4, pieces).argmax(axis=-1)
+    assert set(np.unique(winners)) == set(range(pieces))
+
+
+@pytest.mark.parametrize("params", [(1.0, 1.0, 1.0, 2.0), (0.5, 1.5, 2.0, 1.0), (1, 1, 1, 1)])
+def test_soboleva_tanh_matches_the_formula(params):
+    x = np.linspace(-30.0, 30.0, 2001)
+    got = SobolevaTanh(*params)(torch.as_tensor(x)).numpy()
+    assert_allclose(got, np_soboleva_tanh(x, *params), rtol=1e-12, atol=1e-15)
+    if params == (1, 1, 1, 1):  # a = b = c = d is tanh(a x)
+        assert_allclose(got, np.tanh(x), rtol=1e-12, atol=1e-15)
+
+
+def test_soboleva_tanh_defaults_differ_from_tanh():
+    f = make_activation("soboleva_tanh", 1)
+    x = torch.tensor([-math.log(2.0), 0.0, 40.0], dtype=torch.float64, requires_grad=True)
+    y = f(x)
+    # The documented shape: the dip -1/3 at -ln 2, 0 at 0, limit +1 on the right ...
+    assert_allclose(y.detach().numpy(), [-1.0 / 3.0, 0.0, 1.0], rtol=1e-12, atol=1e-15)
+    # ... slope 1 at 0 (as tanh) and a stationary point at -ln 2 (tanh has none).
+    (slope,) = torch.autograd.grad(y.sum(), x)
+    assert_allclose(slope.numpy()[:2], [0.0, 1.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_soboleva_tanh_is_finite_for_large_inputs(dtype):
+    # e^{2|x|} overflows float32 from |x| ~ 44 and float64 from ~ 355; the formula as
+    # written gives inf / inf there.
+    x = torch.tensor([-1e6, -800.0, -100.0, 100.0, 800.0, 1e6], dtype=dtype, requires_grad=True)
+    y = make_activation("soboleva_tanh", 1)(x)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    assert torch.isfinite(y).all() and torch.isfinite(grad).all()
+    # The limits: 0 (from below) on the left, 1 on the right.
+    assert_allclose(y.detach().double().numpy(), [0, 0, 0, 1, 1, 1], atol=1e-30)
+    assert (y[:3] <= 0).all()
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -552,7 +621,7 @@ def test_unknown_init_raises():
 
 
 # --------------------------------------------------------------------------- losses
-LOSS_NAMES = ["log_loss", "hinge", "squared_hinge", "modified_huber"]
+LOSS_NAMES = ["log_loss", "hinge", "squared_hinge", "modified_huber", "crammer_singer_hinge"]
 
 
 def _outputs(shape, seed=0):
@@ -600,6 +669,55 @@ def test_multiclass_hinge_hand_values():
     assert_allclose(hinge, [0.5, 2.0, 5.0])
     squared = ClassificationLoss("squared_hinge", "multiclass")(f, y).numpy()
     assert_allclose(squared, [0.25, 2.0, 17.0])
+    # Crammer-Singer: the largest term alone (row 1: max(1, 1); row 2: max(4, 1)).
+    crammer_singer = ClassificationLoss("crammer_singer_hinge", "multiclass")(f, y).numpy()
+    assert_allclose(crammer_singer, [0.5, 1.0, 4.0])
+
+
+def np_crammer_singer_subgradient(f, y):
+    """d/df of max(0, max_{j != y} (f_j - f_y + 1)): +1 at the most violating class and
+    -1 at the true one where the loss is positive, else 0 (at points without ties)."""
+    grad = np.zeros_like(f)
+    for i in range(f.shape[0]):
+        terms = f[i] - f[i, y[i]] + 1.0
+        terms[y[i]] = -np.inf
+        j = int(np.argmax(terms))
+        if terms[j] > 0:
+            grad[i, j], grad[i, y[i]] = 1.0, -1.0
+    return grad
+
+
+def test_crammer_singer_subgradient_matches_numpy():
+    f = _outputs((400, 5))
+    y = np.random.RandomState(1).randint(0, 5, size=400)
+    # Away from ties: the two largest competitors, and the largest and 0, differ.
+    terms = f - f[np.arange(400), y][:, None] + 1.0
+    terms[np.arange(400), y] = -np.inf
+    top2 = np.sort(terms, axis=1)[:, -2:]
+    keep = (top2[:, 1] - top2[:, 0] > 1e-3) & (np.abs(top2[:, 1]) > 1e-3)
+    f, y = f[keep], y[keep]
+    assert len(y) > 300 and (top2[keep, 1] < 0).any() and (top2[keep, 1] > 0).any()
+    output = torch.as_tensor(f).requires_grad_(True)
+    losses = ClassificationLoss("crammer_singer_hinge", "multiclass")(output, torch.as_tensor(y))
+    (grad,) = torch.autograd.grad(losses.sum(), output)
+    assert_array_equal(grad.numpy(), np_crammer_singer_subgradient(f, y))
+
+
+def test_crammer_singer_hinge_classifies_iris():
+    X, y = iris()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.3, random_state=0, stratify=y
+    )
+    est = IWLogisticRegression(loss="crammer_singer_hinge", random_state=0).fit(X_train, y_train)
+    assert est.score(X_test, y_test) >= 0.9
+    scores = est.decision_function(X_test)
+    assert scores.shape == (len(y_test), 3)
+    assert_array_equal(est.predict(X_test), est.classes_[scores.argmax(axis=1)])
+    # As for 'hinge': a margin loss gives no probabilities.
+    assert not hasattr(est, "predict_proba")
+    # Its own loss: the objective differs from the summed hinge (one term a sample).
+    summed = IWLogisticRegression(loss="hinge", random_state=0).fit(X_train, y_train)
+    assert not np.allclose(est.coef_, summed.coef_)
 
 
 @pytest.mark.parametrize(
@@ -609,10 +727,12 @@ def test_multiclass_hinge_hand_values():
         ("hinge", "binary", 2, 1.0),
         ("squared_hinge", "binary", 2, 1.0),
         ("modified_huber", "binary", 2, 1.0),
+        ("crammer_singer_hinge", "binary", 2, 1.0),
         ("log_loss", "multiclass", 3, math.log(3.0)),
         ("hinge", "multiclass", 3, 2.0),
         ("squared_hinge", "multiclass", 3, 2.0),
         ("modified_huber", "multiclass", 3, 3.0),
+        ("crammer_singer_hinge", "multiclass", 3, 1.0),
     ],
 )
 def test_estimator_first_epoch_loss_at_zero_weights(loss, task, n_classes, expected):
@@ -673,7 +793,7 @@ def test_modified_huber_proba_all_scores_below_minus_one_is_uniform():
     assert_allclose(proba[2], [0.75 / 1.75, 0.0, 1.0 / 1.75])
 
 
-@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge", "crammer_singer_hinge"])
 def test_margin_losses_have_no_predict_proba(loss):
     X, y = small_problem()
     est = IWLogisticRegression(loss=loss, max_iter=5).fit(X, y)
@@ -947,6 +1067,82 @@ def test_update_clip_bounds_each_coordinate_of_the_update():
     assert max(moves_clipped) == pytest.approx(1e-3, rel=1e-6)
     # ... and without it the same step moves further.
     assert max(moves_free) > 1e-2
+
+
+def _record_updates(monkeypatch) -> list[float]:
+    """Record the global L2 norm of every update the engine's steps make (each
+    ``train_step`` as a whole: optimizer, weight decay and clipping)."""
+    norms = []
+    original = TrainingEngine.train_step
+
+    def recording(self, batch, **fit_params):
+        before = [p.detach().clone() for p in self.module_.parameters() if p.requires_grad]
+        step = original(self, batch, **fit_params)
+        after = [p.detach() for p in self.module_.parameters() if p.requires_grad]
+        moves = torch.cat([(a - b).reshape(-1) for a, b in zip(after, before, strict=True)])
+        norms.append(float(torch.linalg.vector_norm(moves)))
+        return step
+
+    monkeypatch.setattr(TrainingEngine, "train_step", recording)
+    return norms
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_clip_norm_bounds_every_update_of_every_optimizer(optimizer, monkeypatch):
+    X, y = small_problem(n_classes=3)
+    bound = 1e-4
+    params = dict(hidden_layer_sizes=(8,), optimizer=optimizer, batch_size=40, random_state=0)
+    norms = _record_updates(monkeypatch)
+    IWMLPClassifier(max_iter=2, clip_norm=bound, **params).fit(X, y)
+    n_steps = len(norms)
+    assert n_steps >= 2
+    assert max(norms) <= bound * (1 + 1e-9), norms
+    # The bound was active: some step was cut to it, and without it the steps move further.
+    assert max(norms) == pytest.approx(bound, rel=1e-9)
+    IWMLPClassifier(max_iter=1, **params).fit(X, y)
+    assert max(norms[n_steps:]) > 2 * bound
+
+
+def test_clip_norm_bounds_the_lstm_steps(monkeypatch):
+    # Pascanu et al.'s setting, recurrent networks: the LSTM's steps through its fused
+    # kernel (importance weights, the default) obey the bound as well.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40, 6))
+    y = (X[:, 0] > 0).astype(int)
+    norms = _record_updates(monkeypatch)
+    IWLSTMClassifier(hidden_size=4, max_iter=2, clip_norm=1e-4, random_state=0).fit(X, y)
+    assert len(norms) == 2 and max(norms) == pytest.approx(1e-4, rel=1e-9)
+    assert max(norms) <= 1e-4 * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("update_clip", [None, 1e-3])
+def test_clip_norm_above_every_update_changes_nothing(update_clip):
+    X, y = small_problem(n_classes=3)
+    params = dict(hidden_layer_sizes=(10,), optimizer=SGD(lr=0.5), update_clip=update_clip)
+    params.update(batch_size=30, max_iter=3, random_state=0)
+    free = IWMLPClassifier(**params).fit(X, y)
+    loose = IWMLPClassifier(clip_norm=1e6, **params).fit(X, y)
+    for a, b in zip(free.coefs_ + free.intercepts_, loose.coefs_ + loose.intercepts_, strict=True):
+        assert_array_equal(a, b)
+
+
+def test_update_clip_then_clip_norm_order():
+    # The linear model starts at zero, so one full-batch SGD step's update is coef_ itself.
+    X, y = small_problem(n_classes=3)
+    params = dict(optimizer=SGD(lr=5.0), batch_size="full", max_iter=1)
+    free = IWLogisticRegression(**params).fit(X, y)
+    update = np.concatenate([free.coef_.ravel(), free.intercept_])
+    cut, bound = 0.2, 0.5
+    clipped = np.clip(update, -cut, cut)
+    assert np.abs(update).max() > cut and np.linalg.norm(clipped) > bound  # both act
+    expected = clipped * bound / np.linalg.norm(clipped)
+    both = IWLogisticRegression(update_clip=cut, clip_norm=bound, **params).fit(X, y)
+    got = np.concatenate([both.coef_.ravel(), both.intercept_])
+    assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+    assert np.linalg.norm(got) <= bound * (1 + 1e-12) and np.abs(got).max() <= cut
+    # The other order (norm first, then the cut) takes another step.
+    scaled = update * bound / np.linalg.norm(update)
+    assert not np.allclose(np.clip(scaled, -cut, cut), expected, rtol=1e-3)
 
 
 def test_update_clip_zero_is_rejected():

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sklearn_iw import IWMLPClassifier
 from sklearn_iw.solvers import GramRows, per_sample_gram, per_sample_gram_functional
 from sklearn_iw.solvers._gram import _materialise_is_cheaper, _trainable_linears
 
@@ -142,6 +143,23 @@ def test_logistic_regression(device: str, bias: bool, n_out: int) -> None:
 def test_mlp_matches_oracle(device: str, depth: int, activation, bias: bool) -> None:
     module = mlp(depth, activation, bias).double().to(device)
     check_fast_path(module, cross_entropy, *make_data(device))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    ("activation", "pieces"), [("maxout", 2), ("maxout", 3), ("soboleva_tanh", 2)]
+)
+def test_estimator_mlp_with_new_activations_matches_oracle(
+    device: str, activation: str, pieces: int
+) -> None:
+    """The estimator's own network: maxout keeps every parameter in an nn.Linear (its
+    pieces are the Linear's outputs), so the fast path applies and is exact."""
+    est = IWMLPClassifier((4, 5), activation=activation, maxout_pieces=pieces)
+    module = est._build_module(N_FEATURES, N_CLASSES).double().to(device)
+    widths = [m.out_features for m in module if isinstance(m, nn.Linear)]
+    assert widths == ([4 * pieces, 5 * pieces, N_CLASSES] if activation == "maxout" else [4, 5, 3])
+    gram = check_fast_path(module, cross_entropy, *make_data(device))
+    assert gram.diagonal().min() > 0  # every sample has a gradient: the test is not vacuous
 
 
 @pytest.mark.parametrize("device", DEVICES)

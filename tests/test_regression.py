@@ -205,3 +205,20 @@ def test_importance_weights_on_regression_keep_never_active_samples_exact():
     assert loo.n_replayed == len(reg.support_)
     assert_allclose(loo.predictions, brute, rtol=0, atol=1e-10)
     assert loo.error == pytest.approx(np.mean((y - brute) ** 2), rel=1e-9)
+
+
+def test_one_maxout_unit_fits_abs_where_one_relu_unit_cannot():
+    # max(w1 x + b1, w2 x + b2) is |x| with w1 = -w2, b = 0: one maxout unit of two pieces
+    # represents it exactly; one ReLU unit is linear on one side and flat on the other.
+    x = np.linspace(-2.0, 2.0, 101)[:, None]
+    y = np.abs(x[:, 0])
+    # Full-batch L-BFGS from seed 2 (seeds whose two pieces start with slopes of one sign
+    # stop at the best linear fit, a constant).
+    params = dict(hidden_layer_sizes=(1,), optimizer="lbfgs", max_iter=300, alpha=0.0)
+    maxout = IWMLPRegressor(activation="maxout", random_state=2, **params).fit(x, y)
+    assert maxout.coefs_[0].shape == (1, 2)  # the unit's two pieces
+    assert maxout.score(x, y) > 0.999
+    slopes = maxout.coefs_[0][0]
+    assert slopes[0] * slopes[1] < 0  # one rising and one falling piece
+    relu = IWMLPRegressor(activation="relu", random_state=2, **params).fit(x, y)
+    assert relu.score(x, y) < 0.5

@@ -58,6 +58,22 @@ ESTIMATORS = [
     *[_mlp(name) for name in sorted(OPTIMIZERS)],
     IWLSTMClassifier(hidden_size=8, bidirectional=True, readout="max", max_iter=20, random_state=0),
     IWLSTMClassifier(hidden_size=8, readout="mean", max_iter=20, random_state=0),
+    # Issue 19's operators: the Crammer-Singer hinge under importance weights (~10 s), the
+    # new activations under Adam for 60 epochs (~5-7 s each; importance weights on the MLP
+    # are checked above, and would cost ~50 s an instance here), maxout with a norm clip
+    # that cuts Adam's steps (every step of a fit on iris).
+    IWLogisticRegression(loss="crammer_singer_hinge", random_state=0),
+    *[
+        IWMLPClassifier(
+            hidden_layer_sizes=(16,),
+            activation=activation,
+            optimizer=Adam(lr=0.02),
+            max_iter=60,
+            clip_norm=clip_norm,
+            random_state=0,
+        )
+        for activation, clip_norm in [("maxout", 0.05), ("soboleva_tanh", None)]
+    ],
 ]
 
 

@@ -79,7 +79,19 @@ alpha : float, default={{alpha}}
     leave-one-out bound needs). A coefficient ``alpha / sum(sample_weight)`` beyond
     the range of the training dtype raises a ``ValueError``.
 {{task_parameters}}update_clip : float or None, default=None
-    Clip each coordinate of every update to ``[-update_clip, update_clip]``.
+    Clip each coordinate of every update to ``[-update_clip, update_clip]``: the
+    elementwise cut of the reference implementation of importance weights (the dW cut
+    of Hochreiter and Obermayer's jLSTM). It bounds each weight's move and changes the
+    update's direction where it cuts.
+clip_norm : float or None, default=None
+    Scale every update down to an L2 norm of at most ``clip_norm`` over all trainable
+    parameters together (global norm clipping, Pascanu et al. 2013), keeping its
+    direction. It is applied to the update the optimizer makes (learning rate, momentum
+    and weight decay included), so it holds for every optimizer; for plain 'sgd' it is
+    Pascanu's gradient clipping at ``clip_norm / lr``. With ``update_clip`` too, the
+    elementwise cut comes first and the norm is measured on the cut update: a few
+    outlying coordinates are cut alone rather than shrinking the whole step, and the
+    step taken satisfies both bounds.
 device : {{{{'auto', 'cpu', 'cuda'}}}}, default='auto'
     Where to train; 'auto' uses CUDA when available.
 random_state : int, RandomState instance or None, default=None
@@ -241,6 +253,7 @@ class BaseIWEstimator(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "alpha": [Interval(Real, 0, math.inf, closed="left")],
         "update_clip": [Interval(Real, 0, math.inf, closed="neither"), None],
+        "clip_norm": [Interval(Real, 0, math.inf, closed="neither"), None],
         "device": [StrOptions(set(_DEVICES))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -548,6 +561,7 @@ class BaseIWEstimator(BaseEstimator):
             self._make_criterion(),
             optimizer_spec=spec,
             update_clip=self.update_clip,
+            clip_norm=self.clip_norm,
             batch_seed=self._seed,
             max_epochs=self.max_iter,
             batch_size=1,  # unused: each fit call's Feed sets the batch size
@@ -583,7 +597,7 @@ class BaseIWEstimator(BaseEstimator):
                 "initial weights). "
                 "Lower the learning rate (e.g. optimizer=SGD(lr=...) or optimizer__lr), "
                 "standardize the features (StandardScaler), bound the steps with "
-                "update_clip, or use an adaptive optimizer such as 'adam'.",
+                "update_clip or clip_norm, or use an adaptive optimizer such as 'adam'.",
                 ConvergenceWarning,
                 stacklevel=4,
             )

@@ -4,9 +4,9 @@ Every estimator of the package trains through :class:`TrainingEngine`. skorch dr
 epochs, the callbacks (early stopping, learning-rate schedules, the per-epoch log) and the
 history; this module feeds it batches sliced from tensors on the training device
 (``_data.py``), weights and averages the per-sample losses, adds the L2 penalty, clips
-updates elementwise, and rolls back to the last finite weights when training diverges.
-It never names an optimizer: a spec's flags say whether the optimizer steps on
-per-sample losses and how it takes the L2 penalty.
+updates (elementwise and by their norm), and rolls back to the last finite weights when
+training diverges. It never names an optimizer: a spec's flags say whether the optimizer
+steps on per-sample losses and how it takes the L2 penalty.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ class TrainingEngine(NeuralNet):
         ``decoupled_weight_decay`` ones take the L2 penalty as a decay per step.
     update_clip : float or None, default=None
         Clip every coordinate of each update to ``[-update_clip, update_clip]``.
+    clip_norm : float or None, default=None
+        Scale each update (after ``update_clip``) to an L2 norm over all trainable
+        parameters of at most ``clip_norm``.
     batch_seed : int, default=0
         Seed of keyed batches.
 
@@ -74,12 +77,14 @@ class TrainingEngine(NeuralNet):
         *args,
         optimizer_spec: OptimizerSpec | None = None,
         update_clip: float | None = None,
+        clip_norm: float | None = None,
         batch_seed: int = 0,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.optimizer_spec = optimizer_spec
         self.update_clip = update_clip
+        self.clip_norm = clip_norm
         self.batch_seed = batch_seed
 
     def notify(self, method_name, **cb_kwargs):
@@ -300,15 +305,30 @@ class TrainingEngine(NeuralNet):
         return step
 
     def train_step(self, batch, **fit_params):
-        """One optimizer step; with ``update_clip`` the update is clipped elementwise."""
-        if self.update_clip is None:
+        """One optimizer step; with ``update_clip`` the update is clipped elementwise,
+        then with ``clip_norm`` scaled to that L2 norm at most.
+
+        The clips act on the update the step made (``new - old`` weights), whatever
+        computed it, so they hold for every optimizer. The optimizer's own state (momenta,
+        previous steps) keeps the unclipped update it computed.
+        """
+        if self.update_clip is None and self.clip_norm is None:
             return self._step(batch, **fit_params)
         params = [p for p in self.module_.parameters() if p.requires_grad]
         before = [p.detach().clone() for p in params]
         step = self._step(batch, **fit_params)
         with torch.no_grad():
-            for p, old in zip(params, before, strict=True):
-                p.copy_(old + (p - old).clamp_(-self.update_clip, self.update_clip))
+            updates = torch._foreach_sub([p.detach() for p in params], before)
+            if self.update_clip is not None:
+                torch._foreach_clamp_min_(updates, -self.update_clip)
+                torch._foreach_clamp_max_(updates, self.update_clip)
+            if self.clip_norm is not None:
+                norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(updates)))
+                # A factor of exactly 1 when within the bound (no host synchronisation).
+                scale = (self.clip_norm / norm).clamp_(max=1.0)
+                torch._foreach_mul_(updates, scale)
+            torch._foreach_add_(before, updates)
+            torch._foreach_copy_(params, before)
         return step
 
 

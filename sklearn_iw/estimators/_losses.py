@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOSSES = ("log_loss", "hinge", "squared_hinge", "modified_huber")
+LOSSES = ("log_loss", "hinge", "squared_hinge", "modified_huber", "crammer_singer_hinge")
 PROBA_LOSSES = ("log_loss", "modified_huber")
 REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive")
 
@@ -23,7 +23,7 @@ def _margin_loss(z: torch.Tensor, loss: str) -> torch.Tensor:
     """Binary loss of the signed margin ``z = s * f`` with ``s`` in {-1, +1}."""
     if loss == "log_loss":
         return F.softplus(-z)
-    if loss == "hinge":
+    if loss in ("hinge", "crammer_singer_hinge"):  # one margin: both are the hinge
         return F.relu(1.0 - z)
     if loss == "squared_hinge":
         return F.relu(1.0 - z).square()
@@ -46,13 +46,16 @@ class ClassificationLoss(nn.Module):
 
     Parameters
     ----------
-    loss : {'log_loss', 'hinge', 'squared_hinge', 'modified_huber'}
+    loss : {'log_loss', 'hinge', 'squared_hinge', 'modified_huber', \
+'crammer_singer_hinge'}
         The loss. Binary problems use one output ``f`` and the margin ``z = s f``
-        (``s = +1`` for the second class). Multiclass problems use one output per class:
-        'log_loss' is softmax cross-entropy, 'hinge' the multiclass form
-        ``sum_{j != y} max(0, f_j - f_y + 1)``, 'squared_hinge' the sum of the squared
-        terms, 'modified_huber' one-vs-rest. Multilabel problems sum the binary loss over
-        the labels.
+        (``s = +1`` for the second class); 'crammer_singer_hinge' is 'hinge' there.
+        Multiclass problems use one output per class: 'log_loss' is softmax
+        cross-entropy, 'hinge' the multiclass form ``sum_{j != y} max(0, f_j - f_y + 1)``
+        (Weston and Watkins), 'squared_hinge' the sum of the squared terms,
+        'modified_huber' one-vs-rest, 'crammer_singer_hinge' the largest term alone,
+        ``max(0, max_{j != y} (f_j - f_y + 1))`` (Crammer and Singer, 2001). Multilabel
+        problems sum the binary loss over the labels.
     task : {'binary', 'multiclass', 'multilabel'}
         The kind of target.
     """
@@ -85,6 +88,10 @@ class ClassificationLoss(nn.Module):
             sign = 2.0 * F.one_hot(target, output.shape[1]).to(output.dtype) - 1.0
             return _margin_loss(sign * output, self.loss).sum(dim=1)
         true_score = output.gather(1, target[:, None])
+        if self.loss == "crammer_singer_hinge":
+            # The j = y entry is exactly 1; a 0 there is the floor of max(0, .) instead.
+            terms = (output - true_score + 1.0).scatter(1, target[:, None], 0.0)
+            return terms.amax(dim=1)
         terms = F.relu(output - true_score + 1.0)
         if self.loss == "squared_hinge":
             terms = terms.square()

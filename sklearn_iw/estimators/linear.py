@@ -73,6 +73,7 @@ class IWLogisticRegression(_LinearModel, BaseIWClassifier):
         alpha=1e-4,
         class_weight=None,
         update_clip=None,
+        clip_norm=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -91,6 +92,7 @@ class IWLogisticRegression(_LinearModel, BaseIWClassifier):
         self.alpha = alpha
         self.class_weight = class_weight
         self.update_clip = update_clip
+        self.clip_norm = clip_norm
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -104,11 +106,16 @@ problems, one per class otherwise), trained on the chosen loss plus an L2 penalt
 
 Parameters
 ----------
-loss : {{'log_loss', 'hinge', 'squared_hinge', 'modified_huber'}}, default='log_loss'
+loss : {{'log_loss', 'hinge', 'squared_hinge', 'modified_huber', \
+'crammer_singer_hinge'}}, default='log_loss'
     'log_loss' is logistic regression (softmax for several classes); 'hinge' is the
-    linear SVM loss (multiclass form ``sum_{{j != y}} max(0, f_j - f_y + 1)``),
-    'squared_hinge' its square, 'modified_huber' a smoothed hinge that also gives
-    probabilities.
+    linear SVM loss (multiclass form ``sum_{{j != y}} max(0, f_j - f_y + 1)``, every
+    violating class counts), 'squared_hinge' its square, 'modified_huber' a smoothed
+    hinge that also gives probabilities; 'crammer_singer_hinge' is the multiclass SVM
+    loss of Crammer and Singer (2001), ``max(0, max_{{j != y}} (f_j - f_y + 1))``: only
+    the most violating class counts (scikit-learn's
+    ``LinearSVC(multi_class='crammer_singer')``); for two classes it is 'hinge'. The
+    hinge losses give no ``predict_proba``.
 {_FIT_INTERCEPT_DOC}{parameters_doc(**_DEFAULTS, **CLASSIFIER_DOC_PARTS)}
 Attributes
 ----------
@@ -159,6 +166,7 @@ class IWLinearRegression(_LinearModel, BaseIWRegressor):
         validation_fraction=0.1,
         alpha=1e-4,
         update_clip=None,
+        clip_norm=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -177,6 +185,7 @@ class IWLinearRegression(_LinearModel, BaseIWRegressor):
         self.validation_fraction = validation_fraction
         self.alpha = alpha
         self.update_clip = update_clip
+        self.clip_norm = clip_norm
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -367,6 +367,7 @@ class IWLSTMClassifier(_LSTM, BaseIWClassifier):
         alpha=1e-4,
         class_weight=None,
         update_clip=None,
+        clip_norm=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -391,6 +392,7 @@ class IWLSTMClassifier(_LSTM, BaseIWClassifier):
         self.alpha = alpha
         self.class_weight = class_weight
         self.update_clip = update_clip
+        self.clip_norm = clip_norm
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -424,6 +426,7 @@ class IWLSTMRegressor(_LSTM, BaseIWRegressor):
         validation_fraction=0.1,
         alpha=1e-4,
         update_clip=None,
+        clip_norm=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -447,6 +450,7 @@ class IWLSTMRegressor(_LSTM, BaseIWRegressor):
         self.validation_fraction = validation_fraction
         self.alpha = alpha
         self.update_clip = update_clip
+        self.clip_norm = clip_norm
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

@@ -9,7 +9,15 @@ from torch import nn
 
 from ._base import parameters_doc
 from ._classification import CLASSIFIER_ATTRIBUTES_DOC, CLASSIFIER_DOC_PARTS, BaseIWClassifier
-from ._layers import ACTIVATIONS, INITS, SeededDropout, init_linear, make_activation, resolve_init
+from ._layers import (
+    ACTIVATIONS,
+    INITS,
+    SeededDropout,
+    activation_inputs,
+    init_linear,
+    make_activation,
+    resolve_init,
+)
 from ._regression import REGRESSOR_ATTRIBUTES_DOC, REGRESSOR_DOC_PARTS, BaseIWRegressor
 
 _DEFAULTS = {"optimizer": "importance_weights", "max_iter": 200, "alpha": 1e-4}
@@ -22,6 +30,7 @@ class _MLP:
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
+        "maxout_pieces": [Interval(Integral, 2, None, closed="left")],
         "init": [StrOptions(set(INITS))],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
@@ -45,13 +54,15 @@ class _MLP:
         init = resolve_init(self.init, self.activation)
         layers: list[nn.Module] = []
         width = n_features
+        pieces = self.maxout_pieces
         for size in sizes:
-            linear = nn.Linear(width, size, bias=not self.batch_norm)
+            n_pre = activation_inputs(self.activation, size, pieces)
+            linear = nn.Linear(width, n_pre, bias=not self.batch_norm)
             init_linear(linear, init)
             layers.append(linear)
             if self.batch_norm:
-                layers.append(nn.BatchNorm1d(size))
-            layers.append(make_activation(self.activation, size))
+                layers.append(nn.BatchNorm1d(n_pre))
+            layers.append(make_activation(self.activation, size, pieces))
             if self.dropout:
                 layers.append(SeededDropout(self.dropout))
             width = size
@@ -79,7 +90,18 @@ hidden_layer_sizes : int or tuple of int, default=(100,)
 activation : str, default='relu'
     Hidden-unit activation: 'identity', 'logistic', 'tanh', 'lecun_tanh'
     (``1.7159 tanh(2x/3)``), 'relu', 'leaky_relu', 'prelu', 'elu', 'selu', 'gelu',
-    'silu', 'softplus' or 'gaussian' (``exp(-x^2)``).
+    'silu', 'softplus', 'gaussian' (``exp(-x^2)``), 'soboleva_tanh' (Soboleva's
+    modified tanh ``(e^{ax} - e^{-bx}) / (e^{cx} + e^{-dx})`` with ``a = b = c = 1,
+    d = 2``: tanh's slope at 0 and limit +1 on the right, a dip to -1/3 at ``-ln 2``
+    on the left that returns to 0) or 'maxout' (each unit the maximum of
+    ``maxout_pieces`` linear pieces, Goodfellow et al. 2013; see ``maxout_pieces``).
+maxout_pieces : int, default=2
+    Linear pieces per unit with ``activation='maxout'`` (ignored otherwise): each
+    hidden layer's ``nn.Linear`` then has ``maxout_pieces`` outputs per unit, whose
+    maximum is the unit's value, so parameters and training time of the hidden
+    layers grow about in proportion. Two pieces are the fewest that make a unit
+    nonlinear and already represent ReLU (one piece at zero weights) and ``|x|``;
+    more pieces give each unit a finer convex piecewise-linear shape.
 init : str, default='auto'
     Hidden-weight initialisation: 'auto' (He for the ReLU family, LeCun normal for
     SELU, Glorot otherwise), 'lecun_normal', 'lecun_uniform', 'glorot_normal',
@@ -94,7 +116,9 @@ batch_norm : bool, default=False
 
 _WEIGHTS_DOC = """\
 coefs_ : list of ndarray
-    ``coefs_[i]`` has shape (fan_in, fan_out): the weights of layer ``i``.
+    ``coefs_[i]`` has shape (fan_in, fan_out): the weights of layer ``i``. With
+    'maxout' a hidden layer's fan_out is ``units * maxout_pieces``, the pieces of
+    unit ``j`` in columns ``j * maxout_pieces`` to ``(j + 1) * maxout_pieces - 1``.
 intercepts_ : list of ndarray
     ``intercepts_[i]`` has shape (fan_out,): the biases of layer ``i`` (zeros for hidden
     layers with ``batch_norm``).
@@ -112,6 +136,7 @@ class IWMLPClassifier(_MLP, BaseIWClassifier):
         hidden_layer_sizes=(100,),
         activation="relu",
         *,
+        maxout_pieces=2,
         init="auto",
         dropout=0.0,
         batch_norm=False,
@@ -126,6 +151,7 @@ class IWMLPClassifier(_MLP, BaseIWClassifier):
         alpha=1e-4,
         class_weight=None,
         update_clip=None,
+        clip_norm=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -133,6 +159,7 @@ class IWMLPClassifier(_MLP, BaseIWClassifier):
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.maxout_pieces = maxout_pieces
         self.init = init
         self.dropout = dropout
         self.batch_norm = batch_norm
@@ -147,6 +174,7 @@ class IWMLPClassifier(_MLP, BaseIWClassifier):
         self.alpha = alpha
         self.class_weight = class_weight
         self.update_clip = update_clip
+        self.clip_norm = clip_norm
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -164,6 +192,7 @@ class IWMLPRegressor(_MLP, BaseIWRegressor):
         hidden_layer_sizes=(100,),
         activation="relu",
         *,
+        maxout_pieces=2,
         init="auto",
         dropout=0.0,
         batch_norm=False,
@@ -177,6 +206,7 @@ class IWMLPRegressor(_MLP, BaseIWRegressor):
         validation_fraction=0.1,
         alpha=1e-4,
         update_clip=None,
+        clip_norm=None,
         device="auto",
         random_state=None,
         verbose=0,
@@ -184,6 +214,7 @@ class IWMLPRegressor(_MLP, BaseIWRegressor):
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.maxout_pieces = maxout_pieces
         self.init = init
         self.dropout = dropout
         self.batch_norm = batch_norm
@@ -197,6 +228,7 @@ class IWMLPRegressor(_MLP, BaseIWRegressor):
         self.validation_fraction = validation_fraction
         self.alpha = alpha
         self.update_clip = update_clip
+        self.clip_norm = clip_norm
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
