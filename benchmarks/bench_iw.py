@@ -8,9 +8,8 @@ a. Per-sample Gram matrix: the hook fast path (``per_sample_gram``) against the
 b. Epoch time of IWMLPClassifier with importance weights against Adam (the anchor), same
    model (hidden (100,)) and batch size, on scaled digits: the marginal cost of an epoch,
    without the set-up of a fit.
-c. Epochs and wall time to reach a target training accuracy, and the final test accuracy,
-   for importance weights against SGD, Adam and Adadelta on breast_cancer, digits and an
-   unbalanced make_classification (weights 0.9/0.1), all scaled, 25% held out.
+
+Time to accuracy, once section c here, is ``bench_time_to_accuracy.py``.
 
 Run with ``python benchmarks/bench_iw.py [--device cpu|cuda]`` (``PYTHONPATH=.`` if the
 package is not installed).
@@ -27,7 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_breast_cancer, load_digits, make_classification
+from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -201,62 +200,9 @@ def section_epoch_time(device: torch.device, repeats: int) -> None:
         )
 
 
-def _datasets() -> dict[str, list[np.ndarray]]:
-    X_u, y_u = make_classification(
-        n_samples=3000, n_features=20, n_informative=8, weights=[0.9, 0.1], random_state=0
-    )
-    return {
-        "breast_cancer": _scaled_split(*load_breast_cancer(return_X_y=True)),
-        "digits": _scaled_split(*load_digits(return_X_y=True)),
-        "unbalanced 0.9/0.1": _scaled_split(X_u, y_u),
-    }
-
-
-def section_time_to_accuracy(device: torch.device, repeats: int, max_epochs: int = 100) -> None:
-    """c. Epochs and seconds until a target training accuracy; final test accuracy."""
-    targets = {"breast_cancer": 0.98, "digits": 0.99, "unbalanced 0.9/0.1": 0.95}
-    print(
-        f"\n(c) epochs / seconds to the target training accuracy (MLP hidden (64,), batch "
-        f"'auto', at most {max_epochs} epochs, default hyperparameters), final test accuracy"
-    )
-    print(
-        f"{'data set':<20} {'target':>6} {'optimizer':<19} {'epochs':>6} {'seconds':>8} "
-        f"{'test acc':>8}"
-    )
-    datasets = _datasets()
-    # Not timed: the first fit of a process pays one-off costs (~1 s: lazy imports and
-    # initialisation), which would fall on the first row.
-    X_first, _, y_first, _ = datasets["breast_cancer"]
-    _fixed_epochs("importance_weights", 1, device).fit(X_first.astype(np.float32), y_first)
-    for name, (X_train, X_test, y_train, y_test) in datasets.items():
-        X_train, X_test = X_train.astype(np.float32), X_test.astype(np.float32)
-        for optimizer in ("importance_weights", "sgd", "adam", "adadelta"):
-            estimator = _fixed_epochs(
-                optimizer, 1, device, hidden_layer_sizes=(64,), warm_start=True
-            )
-            reached, seconds = None, 0.0
-            for epoch in range(1, max_epochs + 1):
-                start = time.perf_counter()
-                estimator.fit(X_train, y_train)
-                seconds += time.perf_counter() - start
-                if estimator.score(X_train, y_train) >= targets[name]:
-                    reached = epoch
-                    break
-            shown = (
-                f"{reached:>6} {seconds:>8.2f}"
-                if reached
-                else f"{'>' + str(max_epochs):>6} {'-':>8}"
-            )
-            print(
-                f"{name:<20} {targets[name]:>6.2f} {optimizer:<19} {shown} "
-                f"{estimator.score(X_test, y_test):>8.3f}"
-            )
-
-
 SECTIONS: dict[str, Callable[[torch.device, int], None]] = {
     "a": section_gram,
     "b": section_epoch_time,
-    "c": section_time_to_accuracy,
 }
 
 
