@@ -646,3 +646,48 @@ def test_auto_leaves_large_and_batched_problems_to_the_newton_iteration():
     )  # fmt: skip
     with pytest.raises(ValueError, match="method must be"):
         solve_box_qp(G, p, bounds, method="daqp")
+
+
+# ------------------------------------------------ method='auto': the numpy active-set path
+PDAS_CASES = [case for case in REFERENCE_CASES if case[0] <= 256 and case[1] == case[0]]
+
+
+@pytest.mark.parametrize("warm", [False, True])
+@pytest.mark.parametrize(("B", "rank", "cond", "C", "seed"), PDAS_CASES)
+def test_auto_solves_full_rank_problems_by_the_active_set_iteration(B, rank, cond, C, seed, warm):
+    # Full-rank faces: the primal-dual active-set iteration alone (one iteration counted),
+    # from scratch or from a perturbed optimum, to the daqp reference's optimum.
+    _, G, p, bounds = make_problem(B, rank, cond, C, seed)
+    ref = active_set_reference(G, p, bounds, "daqp")
+    start = None
+    if warm:
+        noise = torch.tensor(np.random.default_rng(seed).uniform(0.5, 1.5, B))
+        start = (ref * noise).clamp(min=0).minimum(torch.as_tensor(bounds).expand(B))
+    res = solve_box_qp(G, p, bounds, start, method="auto")
+    assert res.converged and res.n_iter == 1
+    assert relative_gap(G, p, bounds, res.alpha) <= 1e-8
+    assert abs(objective(G, p, res.alpha) - objective(G, p, ref)) <= 1e-9 * abs(
+        objective(G, p, ref)
+    )
+    assert_kkt(G, p, bounds, res.alpha, eps=1e-7 * float(p.max()))
+
+
+def test_active_set_iteration_gives_up_on_singular_faces():
+    import sklearn_iw.solvers._qp as qp_module
+
+    _, G, p, bounds = make_problem(60, 20, 1e2, "scalar", 13)
+    u = np.broadcast_to(np.asarray(bounds, dtype=np.float64), (60,)).copy()
+    # From zero every variable is free first: a rank-20 face of 60 cannot be factorised.
+    assert qp_module._pdas(G.numpy(), p.numpy(), u, np.zeros(60)) is None
+    res = solve_box_qp(G, p, bounds, method="auto")  # daqp, then the Newton iteration
+    assert res.converged and relative_gap(G, p, bounds, res.alpha) <= 1e-8
+
+
+def test_active_set_iteration_puts_bounds_exactly():
+    _, G, p, _ = make_problem(150, 150, 1e3, "scalar", 21, p_scale=1.0)
+    C = torch.linspace(0.001, 0.05, 150, dtype=torch.float64)
+    res = solve_box_qp(G, p, C, method="auto")
+    a = res.alpha
+    assert res.n_iter == 1 and int((a == 0).sum()) > 0 and int((a == C).sum()) > 0
+    inner = (a != 0) & (a != C)
+    assert bool((a[inner] > 1e-12).all()) and bool((C[inner] - a[inner] > 1e-12).all())
