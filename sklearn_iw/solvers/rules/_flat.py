@@ -129,9 +129,15 @@ class FlatOptimizer(torch.optim.Optimizer):
             return loss, self._flatten([p.grad for p in self._params])
         with torch.enable_grad():  # the flat gradient's graph is built here too
             loss = closure()
-            grads = torch.autograd.grad(
-                loss, self._params, create_graph=create_graph, allow_unused=True
-            )
+            try:
+                grads = torch.autograd.grad(
+                    loss, self._params, create_graph=create_graph, allow_unused=True
+                )
+            except RuntimeError as error:
+                raise RuntimeError(
+                    f"{type(self).__name__} differentiates the loss itself: its closure "
+                    "must return the loss with its graph, without calling backward."
+                ) from error
             return loss, self._flatten(grads)
 
     def _flatten(self, parts: Iterable[Tensor | None]) -> Tensor:
