@@ -243,11 +243,14 @@ def _bfgs(problem: Problem) -> Trace:
 
 def _newton_direction(H: np.ndarray, g: np.ndarray, max_iter: int, tol: float, seen: Counter):
     """Truncated CG on H d = -g (Nocedal & Wright, Algorithm 7.1); None: use -g."""
-    tolerance = min(tol, np.linalg.norm(g)) * np.linalg.norm(g)
+    floor = np.sqrt(np.finfo(float).eps)  # rounding guards, see truncated_cg
+    tolerance = min(max(np.linalg.norm(g), floor), tol) * np.linalg.norm(g)
     z, r, p = np.zeros_like(g), g.copy(), -g
+    largest = 0.0  # the largest Rayleigh quotient p.Hp / p.p so far
     for j in range(max_iter):
         curvature = p @ H @ p
-        if curvature <= 0:
+        largest = max(largest, curvature / (p @ p))
+        if curvature <= floor * largest * (p @ p):
             seen["negative curvature"] += 1
             return None if j == 0 else z
         a = (r @ r) / curvature

@@ -20,7 +20,15 @@ def truncated_cg(hvp: HessianProduct, g: Tensor, max_iter: int, tol: float) -> T
     curvature (Nocedal & Wright, Algorithm 7.1).
 
     The residual tolerance ``min(tol, |g|) |g|`` gives quadratic convergence near a
-    minimum with a positive definite Hessian (Nocedal & Wright, Theorem 7.2).
+    minimum with a positive definite Hessian (Nocedal & Wright, Theorem 7.2). Two
+    guards against rounding, with ``eps`` of ``g``'s dtype: the tolerance is
+    ``min(tol, max(|g|, sqrt(eps))) |g|`` (a smaller residual is not resolved by
+    products that carry rounding errors; demanding it near a minimum in float32 only
+    spends products), and
+    a curvature ``p . H p`` at most ``sqrt(eps)`` times the largest ``p . H p / |p|^2``
+    seen counts as non-positive (solving along it would divide the rounding noise of
+    ``g`` by a curvature near the products' rounding: in float32 a flat direction, such
+    as a shift of all softmax intercepts, would take steps of arbitrary length).
 
     Parameters
     ----------
@@ -40,13 +48,16 @@ def truncated_cg(hvp: HessianProduct, g: Tensor, max_iter: int, tol: float) -> T
         CG direction, ``-g``, already has non-positive curvature.
     """
     g_norm = torch.linalg.vector_norm(g)
-    tolerance = torch.clamp(g_norm, max=tol) * g_norm
+    floor = torch.finfo(g.dtype).eps ** 0.5
+    tolerance = torch.clamp(g_norm, min=floor, max=tol) * g_norm
     z, r, p = torch.zeros_like(g), g, -g
     rr = r.dot(r)
+    scale = torch.zeros_like(rr)  # the largest Rayleigh quotient p.Hp / p.p so far
     for j in range(max_iter):
         Hp = hvp(p)
-        curvature = p.dot(Hp)
-        if curvature <= 0:
+        curvature, pp = p.dot(Hp), p.dot(p)
+        scale = torch.maximum(scale, curvature / pp)
+        if curvature <= floor * scale * pp:
             return None if j == 0 else z
         a = rr / curvature
         z = z + a * p
@@ -105,8 +116,10 @@ class Newton(OptimizerSpec):
     the training objective (L2 penalty included: it adds ``alpha`` on the penalised
     weights' diagonal), approximately, by conjugate gradient from ``d = 0`` until the
     residual ``|H_k d + g_k|`` falls below ``min(cg_tol, |g_k|) |g_k|`` (quadratic
-    convergence near a minimum), ``cg_max_iter`` Hessian-vector products, or a CG
-    direction ``p`` with ``p . H_k p <= 0`` (then the CG iterate so far, or ``-g_k`` at
+    convergence near a minimum; not below ``sqrt(eps) |g_k|``, the rounding level,
+    unless ``cg_tol`` is smaller), ``cg_max_iter`` Hessian-vector products, or a CG
+    direction ``p`` with ``p . H_k p <= sqrt(eps) |p|^2`` times the largest curvature seen
+    (numerically none or negative: then the CG iterate so far, or ``-g_k`` at
     the first). Then ``w_{k+1} = w_k + alpha_k d_k``, with ``alpha_k`` satisfying the
     strong Wolfe conditions (``c1 = 1e-4``, ``c2 = 0.9``), tried first at ``lr``. This is
     scikit-learn's LogisticRegression ``solver='newton-cg'`` (Nocedal & Wright's
