@@ -126,10 +126,14 @@ class Newton(OptimizerSpec):
     line-search Newton-CG, Algorithm 7.1), for any model.
 
     Computed by: ``H_k v`` exactly by ``torch.autograd.grad`` of the gradient (built with
-    ``create_graph=True``, a double backward), the truncated CG hand-written in torch
-    (the products need the parameters' graph, which ``scipy.optimize.minimize(method=
-    'Newton-CG')`` would only get by re-running the model per product), and the line
-    search by ``scipy.optimize.line_search``. The estimators' closure then returns the
+    ``create_graph=True``, a double backward), the truncated CG hand-written in torch on
+    the parameters' device, and the line search by ``scipy.optimize.line_search``.
+    ``scipy.optimize.minimize(method='Newton-CG')`` could run one iteration per epoch
+    (Newton keeps no memory), but its forcing term (``sqrt`` of the gradient's L1 norm)
+    converges superlinearly, not quadratically, it moves every product's vectors
+    through the host, and it has no guard against the float32 flat directions above;
+    the CG is short, and the line search, the part worth reusing, is scipy's. The
+    estimators' closure then returns the
     objective with its graph (``needs_graph``); cuDNN's fused LSTM has no double
     backward, so on CUDA the LSTM runs torch's own kernel with this optimizer.
 
