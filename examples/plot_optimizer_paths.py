@@ -88,6 +88,9 @@ PROBLEMS = {
             "delta_delta": {"lr": 0.02, "gamma": 1e-3, "lr_max": 0.09},
             "delta_bar_delta": {"lr": 0.02, "kappa": 0.005},
             "lbfgs": {"max_iter": 1},
+            "cg": {},
+            "bfgs": {},
+            "newton": {"cg_tol": 1e-6},  # nearly exact Newton steps
         },
     },
     "Rosenbrock": {
@@ -112,6 +115,9 @@ PROBLEMS = {
             "delta_delta": {"lr": 1e-3, "gamma": 1e-7, "lr_max": 2e-3},
             "delta_bar_delta": {"lr": 1e-3, "kappa": 1e-4},
             "lbfgs": {"max_iter": 1},
+            "cg": {},
+            "bfgs": {},
+            "newton": {"cg_tol": 1e-6},  # nearly exact Newton steps
         },
     },
 }
@@ -149,16 +155,20 @@ def optimizer_path(
     -------
     path : ndarray of shape (n_steps + 1, 2)
         The starting point, then the point after each step (the path stops early if it
-        leaves the float range).
+        leaves the float range), without the steps at its end that no longer move (the
+        line-search methods have converged, or no step satisfies their line search).
     """
     w = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
-    optimizer = OPTIMIZERS[name](**hyper).build([w])
+    spec = OPTIMIZERS[name](**hyper)
+    optimizer = spec.build([w])
     generator = torch.Generator().manual_seed(seed)
     noise = noise if name == "sgd" else 0.0
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         loss = objective(w)
+        if spec.needs_graph:  # Newton differentiates the loss itself (twice)
+            return loss
         loss.backward()
         w.grad += noise * torch.randn(2, generator=generator, dtype=torch.float64)
         return loss
@@ -169,6 +179,8 @@ def optimizer_path(
         if not torch.isfinite(w).all():
             break
         path.append(w.detach().numpy().copy())
+    while len(path) > 1 and np.array_equal(path[-1], path[-2]):
+        path.pop()
     return np.array(path)
 
 

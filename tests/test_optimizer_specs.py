@@ -11,7 +11,17 @@ from sklearn.base import clone
 
 from sklearn_iw.solvers import OPTIMIZERS, OptimizerSpec, resolve_optimizer
 
-FULL_BATCH = {"gd", "rprop", "quickprop", "delta_delta", "delta_bar_delta", "lbfgs"}
+FULL_BATCH = {
+    "gd",
+    "rprop",
+    "quickprop",
+    "delta_delta",
+    "delta_bar_delta",
+    "lbfgs",
+    "cg",
+    "bfgs",
+    "newton",
+}
 
 # Values outside the domain of one hyperparameter (beyond nan, a string, None or a bool).
 OUT_OF_RANGE = [
@@ -37,6 +47,12 @@ OUT_OF_RANGE = [
     ("delta_bar_delta", {"theta": 1.0}),
     ("lbfgs", {"max_iter": 0}),
     ("lbfgs", {"history_size": 2.5}),
+    ("cg", {"lr": 0.0}),
+    ("cg", {"beta": "hestenes_stiefel"}),
+    ("cg", {"restart": 0}),
+    ("bfgs", {"max_params": 0}),
+    ("newton", {"cg_max_iter": 0}),
+    ("newton", {"cg_tol": 1.0}),
 ]
 
 
@@ -56,7 +72,10 @@ def test_spec_is_an_estimator(name):
     assert spec.full_batch == (name in FULL_BATCH)
     params = spec.get_params()
     assert params, "every spec has hyperparameters"
-    changed = {key: value * 0.5 for key, value in params.items()}
+    changed = {
+        key: value * 0.5 if isinstance(value, float | int) else f"{value}!"
+        for key, value in params.items()
+    }
     assert spec.set_params(**changed) is spec
     assert spec.get_params() == changed
     copy = clone(spec)
@@ -72,7 +91,8 @@ def test_default_spec_builds_and_steps(name):
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         loss = (params[0] - 2.0).square().sum()
-        loss.backward()
+        if not OPTIMIZERS[name].needs_graph:  # else the optimizer differentiates the loss
+            loss.backward()
         return loss
 
     first = closure().item()
@@ -105,7 +125,7 @@ def test_resolve_optimizer():
     assert isinstance(resolved, OptimizerSpec) and resolved is not spec
     assert resolved.get_params() == spec.get_params()
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        resolve_optimizer("newton")
+        resolve_optimizer("newton_raphson")
 
 
 def _lbfgs_step(w: torch.nn.Parameter, optimizer: torch.optim.Optimizer) -> None:

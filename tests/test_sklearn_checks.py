@@ -36,10 +36,21 @@ DEFAULTS = [cls(optimizer=name) for cls in ESTIMATOR_CLASSES for name in DEFAULT
 def _mlp(optimizer: str) -> IWMLPClassifier:
     # Quickprop's secant step amplifies float rounding (the sample-weight check compares
     # weighted and repeated data to rtol 1e-7): ~1e-16 grows past 1e-7 after ~100 epochs,
-    # so its instance trains 50 epochs.
-    max_iter = 50 if optimizer == "quickprop" else 200
+    # so its instance trains 50 epochs. Newton's step H^-1 g scales the float32 rounding
+    # of the gradient (which differs between weighted and repeated rows) by up to the
+    # inverse of the Hessian's smallest curvature, about alpha on these nearly separable
+    # data: at alpha=1e-4 the probabilities differ by up to 5e-8 (relative 1e-6, over the
+    # check's rtol 1e-7), at alpha=1e-2 they agree. An
+    # epoch of Newton costs ~40 forward-backward passes (Hessian-vector products and line
+    # search); 50 epochs keep its checks' time near the others'.
+    max_iter = {"quickprop": 50, "newton": 50}.get(optimizer, 200)
+    alpha = 1e-2 if optimizer == "newton" else 1e-4
     return IWMLPClassifier(
-        hidden_layer_sizes=(16,), optimizer=optimizer, max_iter=max_iter, random_state=0
+        hidden_layer_sizes=(16,),
+        optimizer=optimizer,
+        max_iter=max_iter,
+        alpha=alpha,
+        random_state=0,
     )
 
 
@@ -55,6 +66,9 @@ ESTIMATORS = [
     IWLinearRegression(loss="huber", optimizer=Adam(lr=0.01), random_state=0),
     IWLinearRegression(loss="epsilon_insensitive", optimizer=Adam(lr=0.01), random_state=0),
     IWMLPRegressor(hidden_layer_sizes=(16,), optimizer=Adam(lr=0.01), random_state=0),
+    # The line-search methods on the linear models (the MLP has all of them below).
+    IWLogisticRegression(optimizer="newton", random_state=0),
+    IWLinearRegression(optimizer="bfgs", random_state=0),
     *[_mlp(name) for name in sorted(OPTIMIZERS)],
     IWLSTMClassifier(hidden_size=8, bidirectional=True, readout="max", max_iter=20, random_state=0),
     IWLSTMClassifier(hidden_size=8, readout="mean", max_iter=20, random_state=0),

@@ -6,7 +6,8 @@ history; this module feeds it batches sliced from tensors on the training device
 (``_data.py``), weights and averages the per-sample losses, adds the L2 penalty, clips
 updates (elementwise and by their norm), and rolls back to the last finite weights when
 training diverges. It never names an optimizer: a spec's flags say whether the optimizer
-steps on per-sample losses and how it takes the L2 penalty.
+steps on per-sample losses, how it takes the L2 penalty and whether it differentiates the
+objective itself.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 
 from ..solvers import OptimizerSpec
 from ._data import TensorBatches, eval_forward
@@ -41,8 +43,9 @@ class TrainingEngine(NeuralNet):
     optimizer_spec : OptimizerSpec
         Builds the torch optimizer (replaces skorch's ``optimizer`` class argument). Its
         flags drive the step: ``per_sample`` optimizers get the per-sample losses through
-        ``per_sample_step`` (see :class:`~sklearn_iw.solvers.PerSampleOptimizer`), and
-        ``decoupled_weight_decay`` ones take the L2 penalty as a decay per step.
+        ``per_sample_step`` (see :class:`~sklearn_iw.solvers.PerSampleOptimizer`),
+        ``decoupled_weight_decay`` ones take the L2 penalty as a decay per step, and
+        ``needs_graph`` ones get a closure that returns the objective with its graph.
     update_clip : float or None, default=None
         Clip every coordinate of each update to ``[-update_clip, update_clip]``.
     clip_norm : float or None, default=None
@@ -261,7 +264,10 @@ class TrainingEngine(NeuralNet):
         """Forward and backward, then the L2 penalty: its gradient ``l2_coef * W`` is added
         to the weights' gradients and its value to the loss (for closures such as L-BFGS's
         line search), both without differentiating the penalty. (Optimizers with a
-        decoupled weight decay take the penalty in :meth:`_step` instead.)"""
+        decoupled weight decay take the penalty in :meth:`_step` instead; those that
+        ``needs_graph`` get :meth:`_objective_with_graph`.)"""
+        if self.optimizer_spec.needs_graph:
+            return self._objective_with_graph(batch, **fit_params)
         step = super().train_step_single(batch, **fit_params)
         l2_coef = 0.0 if self.optimizer_spec.decoupled_weight_decay else self.feed_.l2_coef
         if l2_coef:
@@ -271,6 +277,21 @@ class TrainingEngine(NeuralNet):
                 flat = torch.cat([w.reshape(-1) for w in weights])
                 step["loss"] = step["loss"].detach() + 0.5 * l2_coef * flat.dot(flat)
         return step
+
+    def _objective_with_graph(self, batch, **fit_params) -> dict:
+        """The training objective with its autograd graph, L2 penalty included, and no
+        backward: the optimizer differentiates it (twice, for Hessian-vector products)."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        # cuDNN's fused RNN kernels have no double backward; torch's own kernels do.
+        with torch.backends.cudnn.flags(enabled=False):
+            y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        weights = self._penalized()
+        if self.feed_.l2_coef and weights:
+            penalty = torch.stack([w.square().sum() for w in weights]).sum()
+            loss = loss + 0.5 * self.feed_.l2_coef * penalty
+        return {"loss": loss, "y_pred": y_pred}
 
     def _per_sample_step(self, batch) -> dict:
         """A step of a per-sample optimizer on the batch's per-sample losses."""

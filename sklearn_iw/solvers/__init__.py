@@ -34,11 +34,14 @@ from .rules._base import RuleOptimizer
 from .rules.adadelta import Adadelta
 from .rules.adagrad import Adagrad, AdagradOptimizer
 from .rules.adam import Adam
+from .rules.bfgs import BFGS, BFGSOptimizer
+from .rules.cg import CG, CGOptimizer
 from .rules.delta_bar_delta import DeltaBarDelta, DeltaBarDeltaOptimizer
 from .rules.delta_delta import DeltaDelta, DeltaDeltaOptimizer
 from .rules.lbfgs import LBFGS
 from .rules.momentum import Momentum, MomentumOptimizer
 from .rules.nesterov import Nesterov, NesterovOptimizer
+from .rules.newton import Newton, NewtonOptimizer
 from .rules.quickprop import Quickprop, QuickpropOptimizer
 from .rules.rmsprop import RMSprop, RMSpropOptimizer
 from .rules.rprop import Rprop, RpropOptimizer
@@ -51,6 +54,9 @@ __all__: list[str] = [
     "SCHEDULES",
     "GD",
     "LBFGS",
+    "BFGS",
+    "CG",
+    "Newton",
     "SGD",
     "Adadelta",
     "Adagrad",
@@ -68,6 +74,9 @@ __all__: list[str] = [
     "optimizer_table",
     "quadratic_iterates",
     "AdagradOptimizer",
+    "BFGSOptimizer",
+    "CGOptimizer",
+    "NewtonOptimizer",
     "DeltaBarDeltaOptimizer",
     "DeltaDeltaOptimizer",
     "MomentumOptimizer",

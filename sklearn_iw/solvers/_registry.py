@@ -31,11 +31,14 @@ from ._spec import OptimizerSpec
 from .rules.adadelta import Adadelta
 from .rules.adagrad import Adagrad
 from .rules.adam import Adam
+from .rules.bfgs import BFGS
+from .rules.cg import CG
 from .rules.delta_bar_delta import DeltaBarDelta
 from .rules.delta_delta import DeltaDelta
 from .rules.lbfgs import LBFGS
 from .rules.momentum import Momentum
 from .rules.nesterov import Nesterov
+from .rules.newton import Newton
 from .rules.quickprop import Quickprop
 from .rules.rmsprop import RMSprop
 from .rules.rprop import Rprop
@@ -63,7 +66,10 @@ OPTIMIZERS: dict[str, type[OptimizerSpec]] = _by_name(
         Quickprop,
         DeltaDelta,
         DeltaBarDelta,
+        CG,
+        BFGS,
         LBFGS,
+        Newton,
         ImportanceWeights,
     ]
 )
@@ -189,7 +195,8 @@ def optimizer_table() -> str:
 
     One row per optimizer: its name, spec class, hyperparameters with their defaults,
     batches (full, minibatch or keyed minibatch) and what computes the rule (the
-    ``torch.optim`` class, or the hand-written optimizer class).
+    ``torch.optim`` class, or the hand-written optimizer class and the library functions
+    it calls).
 
     Returns
     -------
@@ -215,10 +222,12 @@ def optimizer_table() -> str:
             batch = "full"
         else:
             batch = "minibatch, keyed" if spec.keyed_batches else "minibatch"
-        if spec.computed_by == "hand-written":
-            computed_by = f"hand-written ({_class_role(spec.optimizer_class)})"
-        else:
-            computed_by = f"`{spec.computed_by}`"
+        computed_by = " + ".join(
+            f"hand-written ({_class_role(spec.optimizer_class)})"
+            if part == "hand-written"
+            else f"`{part}`"
+            for part in spec.computed_by.split(" + ")
+        )
         rows.append(f"| `{name}` | {_class_role(spec)} | {defaults} | {batch} | {computed_by} |")
     return "".join(row + "\n" for row in rows)
 

@@ -86,11 +86,18 @@ class OptimizerSpec(BaseEstimator):
     decoupled_weight_decay : bool
         If True, L2 is applied as a decoupled per-step weight decay
         ``W <- (1 - lr * alpha) W`` instead of a gradient term.
+    needs_graph : bool
+        If True the optimizer differentiates the objective itself (Newton's
+        Hessian-vector products need the gradient's own graph): its closure returns
+        the loss, L2 penalty included, with its autograd graph and does not
+        back-propagate. Otherwise the closure back-propagates and returns the loss.
     default_schedule : str
         The learning-rate schedule of the estimators' ``lr_schedule='auto'``.
     computed_by : str
         The ``torch.optim`` class that computes the rule (e.g. ``'torch.optim.SGD'``), or
-        ``'hand-written'`` where the rule is this package's (``optimizer_class``).
+        ``'hand-written'`` where the rule is this package's (``optimizer_class``); parts
+        computed by libraries are joined with ``' + '`` (e.g. ``'hand-written +
+        scipy.optimize.line_search'``).
     optimizer_class : type of torch.optim.Optimizer
         The optimizer that :meth:`build` returns.
 
@@ -119,6 +126,7 @@ class OptimizerSpec(BaseEstimator):
     keyed_batches: ClassVar[bool] = False
     per_sample: ClassVar[bool] = False
     decoupled_weight_decay: ClassVar[bool] = False
+    needs_graph: ClassVar[bool] = False
     default_schedule: ClassVar[str] = "constant"
     computed_by: ClassVar[str]
     optimizer_class: ClassVar[type[torch.optim.Optimizer]]
@@ -188,7 +196,8 @@ def quadratic_iterates(
     Examples
     --------
     It runs the torch/skorch loop ``step(closure)``, where the closure zeroes the
-    gradients, computes the loss, back-propagates and returns the loss:
+    gradients, computes the loss, back-propagates (unless the spec ``needs_graph``) and
+    returns the loss:
 
     >>> import torch
     >>> from sklearn_iw.solvers import SGD, quadratic_iterates
@@ -214,7 +223,8 @@ def quadratic_iterates(
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         loss = (w**2).sum() / 2
-        loss.backward()
+        if not spec.needs_graph:  # else the optimizer differentiates the loss itself
+            loss.backward()
         return loss
 
     iterates = []
