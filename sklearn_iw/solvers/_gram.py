@@ -406,7 +406,9 @@ class _Factored:
 
     def weighted(self, alpha: torch.Tensor) -> list[torch.Tensor]:
         # sum_i alpha_i sum_t D_it A_it^T: the step weights each sample's rows.
-        per_row = alpha.to(self.deltas.dtype).repeat_interleave(self.steps)
+        per_row = alpha.to(self.deltas.dtype)
+        if self.steps > 1:
+            per_row = per_row.repeat_interleave(self.steps)
         scaled = self.deltas * per_row[:, None]
         grads = [scaled.T @ self.acts]
         return grads + [scaled.sum(dim=0)] if self.with_bias else grads

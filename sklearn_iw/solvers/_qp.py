@@ -114,6 +114,7 @@ _ACTIVE_SET_MAX = 128
 _SMALL_MAX = 256
 _PDAS_MAX_ITER = 30
 _LAPACK_POTRF, _LAPACK_POTRS = scipy.linalg.lapack.dpotrf, scipy.linalg.lapack.dpotrs
+_EPS64 = float(np.finfo(np.float64).eps)
 
 
 class BoxQPResult(NamedTuple):
@@ -323,7 +324,8 @@ def solve_box_qp(
             # cost more than the whole solve at these sizes).
             small = _small_solution(G, p, C_t, alpha0, tol)
             if small.certified:
-                return BoxQPResult(small.alpha, 1, small.gap, small.gap <= tol_ok)
+                gap = float(small.gap)
+                return BoxQPResult(small.alpha, 1, gap, gap <= tol_ok)
             start = small.start
     Gb = G.unbind(0) if batched else (G,)
     pb = p if batched else p.unsqueeze(0)
@@ -628,7 +630,7 @@ def _small_solution(
     full = dense.numpy().astype(np.float64, copy=False)
     diagonal = full.diagonal()
     linear_all = p.numpy().astype(np.float64, copy=False)
-    servable = (diagonal > np.finfo(dense.numpy().dtype).eps * diagonal.max()) & (linear_all > 0)
+    servable = (diagonal > torch.finfo(dense.dtype).eps * diagonal.max()) & (linear_all > 0)
     index = np.flatnonzero(servable)
     n = index.size
     if n == 0:
@@ -636,31 +638,34 @@ def _small_solution(
     all_servable = n == B
     sub = full if all_servable else full[np.ix_(index, index)]
     linear = linear_all if all_servable else linear_all[index]
-    upper = np.broadcast_to(C.numpy().astype(np.float64), (B,))[index]
+    bounds = C.numpy().astype(np.float64)
+    upper = (bounds if bounds.shape == (B,) else np.broadcast_to(bounds, (B,)))[index]
     start = np.zeros(n)
     if alpha0 is not None:
-        start = np.clip(alpha0.numpy().astype(np.float64)[index], 0.0, upper)
+        start = np.minimum(np.maximum(alpha0.numpy()[index], 0.0), upper)
 
     def relative_gap(point: np.ndarray) -> float:
         g = sub @ point - linear
         return _relative(point @ g, upper @ np.minimum(g, 0.0), point @ linear)
 
-    def rounded(point: np.ndarray) -> tuple[torch.Tensor, float]:
+    def rounded(point: np.ndarray, gap: float) -> tuple[torch.Tensor, float]:
         x = np.zeros(B, dtype=dense.numpy().dtype)
         x[index] = point
+        if x.dtype == np.float64:
+            return torch.from_numpy(x), gap
         return torch.from_numpy(x), relative_gap(x[index].astype(np.float64))
 
     solution = _pdas(sub, linear, upper, start)
-    if solution is not None and relative_gap(solution) <= tol:
-        alpha, gap = rounded(solution)
+    if solution is not None and (gap := relative_gap(solution)) <= tol:
+        alpha, gap = rounded(solution, gap)
         return _SmallSolution(True, alpha, gap, None)
     if n > _ACTIVE_SET_MAX:
         return _SmallSolution(False, None, 0.0, None)
     solution = _daqp(sub, linear, upper, relative_gap)
     if solution is None:
         return _SmallSolution(False, None, 0.0, None)
-    if relative_gap(solution) <= tol:
-        alpha, gap = rounded(solution)
+    if (gap := relative_gap(solution)) <= tol:
+        alpha, gap = rounded(solution, gap)
         return _SmallSolution(True, alpha, gap, None)
     x = np.zeros(B)
     x[index] = solution
@@ -682,7 +687,7 @@ def _pdas(G: np.ndarray, p: np.ndarray, u: np.ndarray, x0: np.ndarray) -> np.nda
     n = p.size
     scale = G.diagonal()
     # A pivot below this is rounding of a singular face, not curvature.
-    tiny = 1e4 * n * np.finfo(np.float64).eps * scale.max()
+    tiny = 1e4 * n * _EPS64 * scale.max()
     x = x0
     previous = None
     seen: set[bytes] = set()
