@@ -62,9 +62,9 @@ class FlatOptimizer(torch.optim.Optimizer):
     ----------
     params : iterable of Tensor
         Parameters to optimize (one group: the methods act on the joint vector).
-    defaults : dict
-        Hyperparameters of the method, by name; ``lr`` and ``max_iter`` among them.
-        ``lr`` scales the direction given to the line search, hence its first trial
+    **defaults
+        Hyperparameters of the method, by name (the spec's); ``lr`` and ``max_iter`` among
+        them. ``lr`` scales the direction given to the line search, hence its first trial
         step (as ``torch.optim.LBFGS``'s ``lr``): learning-rate schedules act on it.
 
     Attributes
@@ -80,7 +80,7 @@ class FlatOptimizer(torch.optim.Optimizer):
     c2: ClassVar[float] = 0.9
     needs_graph: ClassVar[bool] = False
 
-    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]):
+    def __init__(self, params: Iterable[Any], **defaults: Any):
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError(f"{type(self).__name__} takes one parameter group.")

@@ -14,18 +14,8 @@ from ._flat import FlatOptimizer, HessianProduct, steepest_descent
 
 
 class BFGSOptimizer(FlatOptimizer):
-    """The torch optimizer of :class:`~sklearn_iw.solvers.BFGS`, which gives the rule.
-
-    Parameters
-    ----------
-    params : iterable of Tensor
-        Parameters to optimize.
-    lr : float
-        Scale of the line search's first trial step.
-    max_iter : int
-        Iterations per ``step``.
-    max_params : int
-        The largest number of parameters accepted.
+    """The torch optimizer of :class:`~sklearn_iw.solvers.BFGS`, which gives the rule and
+    the hyperparameters.
 
     Raises
     ------
@@ -34,7 +24,7 @@ class BFGSOptimizer(FlatOptimizer):
     """
 
     def __init__(self, params: Iterable[Any], *, lr: float, max_iter: int, max_params: int) -> None:
-        super().__init__(params, {"lr": lr, "max_iter": max_iter, "max_params": max_params})
+        super().__init__(params, lr=lr, max_iter=max_iter, max_params=max_params)
         n = sum(p.numel() for p in self._params)
         if n > max_params:
             raise ValueError(

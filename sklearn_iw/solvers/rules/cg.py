@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -15,31 +14,12 @@ from ._flat import FlatOptimizer, HessianProduct, steepest_descent
 
 
 class CGOptimizer(FlatOptimizer):
-    """The torch optimizer of :class:`~sklearn_iw.solvers.CG`, which gives the rule.
-
-    Parameters
-    ----------
-    params : iterable of Tensor
-        Parameters to optimize.
-    lr : float
-        Scale of the line search's first trial step.
-    beta : {'polak_ribiere', 'fletcher_reeves'}
-        The conjugacy formula.
-    restart : int or 'auto'
-        Steepest descent after this many directions; 'auto' is the number of parameters.
-    max_iter : int
-        Iterations per ``step``.
-    """
+    """The torch optimizer of :class:`~sklearn_iw.solvers.CG`, which gives the rule and
+    the hyperparameters."""
 
     # Nocedal & Wright (section 3.1) suggest c2 = 0.1 for nonlinear CG: a nearly exact
     # line search keeps successive directions conjugate.
     c2 = 0.1
-
-    def __init__(
-        self, params: Iterable[Any], *, lr: float, beta: str, restart: int | str, max_iter: int
-    ) -> None:
-        defaults = {"lr": lr, "beta": beta, "restart": restart, "max_iter": max_iter}
-        super().__init__(params, defaults)
 
     def _direction(
         self, x: Tensor, g: Tensor, f: float, state: dict[str, Any], hvp: HessianProduct | None

@@ -4,7 +4,6 @@ solved by truncated conjugate gradient, with a strong-Wolfe line search
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from numbers import Real
 from typing import Any
 
@@ -71,32 +70,14 @@ def truncated_cg(hvp: HessianProduct, g: Tensor, max_iter: int, tol: float) -> T
 
 
 class NewtonOptimizer(FlatOptimizer):
-    """The torch optimizer of :class:`~sklearn_iw.solvers.Newton`, which gives the rule.
+    """The torch optimizer of :class:`~sklearn_iw.solvers.Newton`, which gives the rule
+    and the hyperparameters.
 
     Its closure returns the loss with its autograd graph and does not back-propagate
     (``needs_graph``): the optimizer differentiates it twice.
-
-    Parameters
-    ----------
-    params : iterable of Tensor
-        Parameters to optimize.
-    lr : float
-        Scale of the line search's first trial step.
-    cg_max_iter : int
-        The most Hessian-vector products per Newton direction.
-    cg_tol : float
-        The bound of the CG forcing term.
-    max_iter : int
-        Iterations per ``step``.
     """
 
     needs_graph = True
-
-    def __init__(
-        self, params: Iterable[Any], *, lr: float, cg_max_iter: int, cg_tol: float, max_iter: int
-    ) -> None:
-        defaults = {"lr": lr, "cg_max_iter": cg_max_iter, "cg_tol": cg_tol, "max_iter": max_iter}
-        super().__init__(params, defaults)
 
     def _direction(
         self, x: Tensor, g: Tensor, f: float, state: dict[str, Any], hvp: HessianProduct | None
