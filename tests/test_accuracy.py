@@ -53,28 +53,25 @@ def test_mlp_matches_sklearn_on_digits(optimizer):
     assert score >= reference_score - 0.015, (score, reference_score)
 
 
-@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
-def test_every_optimizer_learns_digits(optimizer):
+def _digits_test_accuracy(**params) -> float:
+    """Held-out accuracy on scaled digits of IWMLPClassifier(random_state=0, **params)."""
     X_train, X_test, y_train, y_test = _scaled_split(*load_digits(return_X_y=True))
-    model = IWMLPClassifier(
-        hidden_layer_sizes=(64,), optimizer=optimizer, max_iter=100, random_state=0
-    )
+    model = IWMLPClassifier(random_state=0, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         score = model.fit(X_train, y_train).score(X_test, y_test)
-    print(f"{optimizer}: test accuracy {score:.3f} after {model.n_iter_} epochs")
+    print(f"{params}: test accuracy {score:.3f} after {model.n_iter_} epochs")
+    return score
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_every_optimizer_learns_digits(optimizer):
+    score = _digits_test_accuracy(hidden_layer_sizes=(64,), optimizer=optimizer, max_iter=100)
     assert score >= 0.85
 
 
 @pytest.mark.parametrize("activation", ["maxout", "soboleva_tanh"])
 def test_new_activations_learn_digits(activation):
-    X_train, X_test, y_train, y_test = _scaled_split(*load_digits(return_X_y=True))
     # Importance weights (the default optimizer), 10 epochs: about a second each.
-    model = IWMLPClassifier(
-        hidden_layer_sizes=(32,), activation=activation, max_iter=10, random_state=0
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        score = model.fit(X_train, y_train).score(X_test, y_test)
-    print(f"{activation}: test accuracy {score:.3f} after {model.n_iter_} epochs")
+    score = _digits_test_accuracy(hidden_layer_sizes=(32,), activation=activation, max_iter=10)
     assert score >= 0.85
