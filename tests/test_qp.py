@@ -628,13 +628,15 @@ def test_auto_falls_back_to_the_newton_iteration(monkeypatch, failure):
         return x * 0.9, obj, flag, info
 
     monkeypatch.setattr(qp_module.daqp, "solve", broken)
+    # The rank-20 problem would be solved by the low-rank path before daqp: keep it out.
+    monkeypatch.setattr(qp_module, "_low_rank_factor", lambda G, eps: None)
     res = solve_box_qp(G, p, bounds, method="auto")
     assert res.converged and res.n_iter > 1
     assert relative_gap(G, p, bounds, res.alpha) <= 1e-8
 
 
 def test_auto_leaves_large_and_batched_problems_to_the_newton_iteration():
-    _, G, p, bounds = make_problem(200, 50, 1e4, "scalar", 3)
+    _, G, p, bounds = make_problem(300, 50, 1e4, "scalar", 3)
     torch.testing.assert_close(
         solve_box_qp(G, p, bounds, method="auto").alpha, solve_box_qp(G, p, bounds).alpha,
         rtol=0, atol=0,
@@ -679,7 +681,7 @@ def test_active_set_iteration_gives_up_on_singular_faces():
     u = np.broadcast_to(np.asarray(bounds, dtype=np.float64), (60,)).copy()
     # From zero every variable is free first: a rank-20 face of 60 cannot be factorised.
     assert qp_module._pdas(G.numpy(), p.numpy(), u, np.zeros(60)) is None
-    res = solve_box_qp(G, p, bounds, method="auto")  # daqp, then the Newton iteration
+    res = solve_box_qp(G, p, bounds, method="auto")  # the low-rank path solves it
     assert res.converged and relative_gap(G, p, bounds, res.alpha) <= 1e-8
 
 
@@ -691,3 +693,114 @@ def test_active_set_iteration_puts_bounds_exactly():
     assert res.n_iter == 1 and int((a == 0).sum()) > 0 and int((a == C).sum()) > 0
     inner = (a != 0) & (a != C)
     assert bool((a[inner] > 1e-12).all()) and bool((C[inner] - a[inner] > 1e-12).all())
+
+
+# ------------------------------------------ method='auto': the low-rank path (B > rank)
+LOW_RANK_CASES = [
+    # (rank, cond, C, seed, p_scale): B = 200 samples whose gradients span rank dimensions,
+    # as a linear model's per-sample gradients (parameters fewer than the batch).
+    (3, 1.0, "scalar", 30, 0.1),
+    (3, 1e2, "vector", 31, 1.0),
+    (5, 1e3, "small", 32, 0.1),
+    (8, 1e4, "vector", 33, 0.1),
+    (11, 1e2, "scalar", 34, 1.0),
+    (11, 1e6, "vector", 35, 0.1),
+    (15, 1e3, "small", 36, 1.0),
+    (20, 1e8, "scalar", 37, 0.1),
+    (20, 1e3, "vector", 38, 1.0),
+]
+
+
+def _uses_low_rank_path(monkeypatch) -> list:
+    """Record what the low-rank path returns; the full-rank active-set iteration is left
+    out (it solves some of these problems first, where the optimal face is regular) and
+    daqp and the Newton iteration must not run."""
+    import sklearn_iw.solvers._qp as qp_module
+
+    found = []
+    low_rank = qp_module._low_rank
+
+    def spy(*args):
+        found.append(low_rank(*args))
+        return found[-1]
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the low-rank path should have solved the problem")
+
+    monkeypatch.setattr(qp_module, "_low_rank", spy)
+    monkeypatch.setattr(qp_module, "_pdas", lambda *args: None)
+    monkeypatch.setattr(qp_module, "_daqp", forbidden)
+    monkeypatch.setattr(qp_module, "_solve_one", forbidden)
+    return found
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize(("rank", "cond", "C", "seed", "p_scale"), LOW_RANK_CASES)
+def test_low_rank_path_matches_active_set_solvers(monkeypatch, rank, cond, C, seed, p_scale, dtype):
+    # More samples than the rank: the factor's interior point and the exact finish, against
+    # daqp and quadprog (on a positive definite G + 1e-9 I, which moves f by < 1e-9 f), with
+    # the KKT conditions, exact bounds and the w = J^T alpha that every optimum shares.
+    B = 200
+    J, G, p, bounds = make_problem(B, rank, cond, C, seed, p_scale=p_scale)
+    found = _uses_low_rank_path(monkeypatch)
+    res = solve_box_qp(G.to(dtype), p.to(dtype), bounds, method="auto")
+    assert found and found[0] is not None and res.converged and res.n_iter == 1
+    a = res.alpha.double()
+    tol = 1e-8 if dtype == torch.float64 else 1e-4
+    assert relative_gap(G, p, bounds, a) <= tol
+    refs = [active_set_reference(G, p, bounds, "daqp")]
+    ridge = 1e-9 * float(G.diagonal().mean())
+    refs.append(active_set_reference(G + ridge * torch.eye(B), p, bounds, "quadprog"))
+    ref = refs[int(np.argmin([relative_gap(G, p, bounds, r) for r in refs]))]
+    f, f_ref = objective(G, p, a), objective(G, p, ref)
+    if dtype == torch.float64:
+        assert f <= f_ref + 1e-10 * abs(f_ref)
+        assert abs(f - f_ref) <= 1e-9 * abs(f_ref)
+        w, w_ref = J.T @ a, J.T @ ref
+        assert float((w - w_ref).norm()) <= 1e-6 * float(w_ref.norm())
+        assert_kkt(G, p, bounds, a, eps=1e-9 * float(p.max()))
+    else:
+        assert abs(f - f_ref) <= 1e-4 * abs(f_ref)
+    # Exact bounds; at most as many strictly free samples as the rank (a vertex of the
+    # optimal face, which the finish returns on these non-degenerate problems).
+    Cv = torch.as_tensor(bounds, dtype=res.alpha.dtype).expand(B)
+    at_zero, at_c = res.alpha == 0, res.alpha == Cv
+    free = ~at_zero & ~at_c
+    assert int(free.sum()) <= rank
+    assert bool((res.alpha[free] > 0).all()) and bool((res.alpha[free] < Cv[free]).all())
+
+
+def test_low_rank_path_warm_start_and_duplicates(monkeypatch):
+    # Duplicated samples make faces singular even at the optimum: the finish solves them in
+    # the least-squares sense; a warm start gives the same step.
+    J, G, p, _ = make_problem(100, 6, 1e2, "scalar", 40)
+    J2 = torch.cat([J, J[:100]])
+    G2, p2 = J2 @ J2.T, torch.cat([p, p])
+    C = torch.cat([torch.full((100,), 0.5), torch.full((100,), 0.25)]).double()
+    # Duplicates with bounds 0.5 and 0.25 act as one sample with bound 0.75.
+    merged = solve_box_qp(G, p, 0.75, method="newton")
+    found = _uses_low_rank_path(monkeypatch)
+    res = solve_box_qp(G2, p2, C, method="auto")
+    assert found[-1] is not None and res.converged
+    again = solve_box_qp(G2, p2, C, alpha0=res.alpha, method="auto")
+    assert again.converged
+    for alpha in (res.alpha, again.alpha):
+        w = J2.T @ alpha
+        torch.testing.assert_close(w, J.T @ merged.alpha, rtol=1e-7, atol=1e-10)
+        assert_kkt(G2, p2, C, alpha, eps=1e-9 * float(p.max()))
+
+
+def test_low_rank_factor_reveals_the_rank():
+    import sklearn_iw.solvers._qp as qp_module
+
+    eps = float(np.finfo(np.float64).eps)
+    for rank in (1, 7, 60):
+        J, G, _, _ = make_problem(80, rank, 1e4, "scalar", rank)
+        F = qp_module._low_rank_factor(G.numpy(), eps)
+        if rank == 80:
+            assert F is None
+            continue
+        assert F.shape == (80, rank)
+        np.testing.assert_allclose(F @ F.T, G.numpy(), atol=1e-12 * float(G.diagonal().max()))
+    _, G, _, _ = make_problem(80, 80, 1e2, "scalar", 0)
+    assert qp_module._low_rank_factor(G.numpy(), eps) is None  # full rank: no factor

@@ -33,7 +33,10 @@ answer into exact bounds.
 
 Small CPU problems (``method='auto'``, :func:`_small_solution`) are solved first in float64
 numpy, where a few hundred tensor operations would cost more than the arithmetic: a
-primal-dual active-set iteration, then daqp, each certified by the same relative gap.
+primal-dual active-set iteration; where ``G`` is rank-deficient (a batch larger than the
+model's parameter count, duplicated samples), an interior-point method in the space of a
+pivoted-Cholesky factor ``G = F F^T`` with an exact active-set finish (:func:`_low_rank`);
+then daqp. Each is certified by the same relative gap.
 
 Only rows of ``G`` are read, those of working sets and supports (no full matrix-vector
 products), and all the arithmetic runs in float64 whatever the dtype of ``G``: float32 Gram
@@ -113,7 +116,12 @@ _ACTIVE_SET_MAX = 128
 # factorisations cost O(n^3) but no tensor operations), and its iteration limit.
 _SMALL_MAX = 256
 _PDAS_MAX_ITER = 30
+# The low-rank path (:func:`_low_rank`): interior-point iterations in the factor's space,
+# and the active-set rounds of the exact finish tried from each of them.
+_LOW_RANK_IPM_MAX_ITER = 60
+_LOW_RANK_FINISH_ROUNDS = 12
 _LAPACK_POTRF, _LAPACK_POTRS = scipy.linalg.lapack.dpotrf, scipy.linalg.lapack.dpotrs
+_LAPACK_PSTRF = scipy.linalg.lapack.dpstrf
 _EPS64 = float(np.finfo(np.float64).eps)
 
 
@@ -238,13 +246,20 @@ def solve_box_qp(
         'newton': the working-set Newton iteration of the module docstring. 'auto': an
         unbatched CPU problem of at most 256 samples is solved in float64 numpy, by a
         primal-dual active-set iteration from the warm start (one Cholesky factorisation
-        of the free face per iteration), else, for at most 128 servable samples, by the
-        compiled dual active-set solver daqp; where neither certifies ``tol`` the Newton
-        iteration polishes daqp's point or starts afresh. The same stopping rule and exact
-        bounds. On problems recorded from a digits MLP fit (one CPU thread) it took 0.15 /
-        0.48 / 0.88 ms at B = 32 / 100 / 200 where the Newton iteration took 0.63 / 1.5 /
-        1.9 ms, and daqp 0.9 ms against 12.6 ms on an LSTM's rank-deficient Gram (B = 50).
-        Larger, batched and GPU problems take the Newton iteration.
+        of the free face per iteration); where that fails and ``G`` has numerical rank
+        ``r`` below its size (more samples than parameters), by an interior-point method
+        whose Newton systems are ``r x r`` (a pivoted-Cholesky factor of ``G``) followed
+        by an exact face solve; else, for at most 128 servable samples, by the compiled
+        dual active-set solver daqp; where none certifies ``tol`` the Newton iteration
+        polishes daqp's point or starts afresh. The same stopping rule and exact bounds.
+        On random rank-deficient problems (B = 200, rank 3 to 20, from scratch) the
+        low-rank path took 1.2 ms (median) where the Newton iteration took 11 ms (5 to
+        21 ms), and on those of a linear regression fit (B = 200, rank 11) 4.5 ms per
+        step against 26 ms (one loaded CPU thread). On problems recorded from a digits
+        MLP fit (one CPU thread) it took 0.15 / 0.48 / 0.88 ms at B = 32 / 100 / 200
+        where the Newton iteration took 0.63 / 1.5 / 1.9 ms, and daqp 0.9 ms against
+        12.6 ms on an LSTM's rank-deficient Gram (B = 50). Larger, batched and GPU
+        problems take the Newton iteration.
 
     Returns
     -------
@@ -659,6 +674,15 @@ def _small_solution(
     if solution is not None and (gap := relative_gap(solution)) <= tol:
         alpha, gap = rounded(solution, gap)
         return _SmallSolution(True, alpha, gap, None)
+    # Rank-deficient Gram matrices (more samples than parameters, duplicated samples):
+    # singular faces defeat the active-set iteration, and the rank r < n makes the
+    # interior-point method cheap in the factor's space.
+    factor = _low_rank_factor(sub, float(torch.finfo(dense.dtype).eps))
+    if factor is not None:
+        solution = _low_rank(sub, factor, linear, upper, tol, relative_gap)
+        if solution is not None:
+            alpha, gap = rounded(solution, relative_gap(solution))
+            return _SmallSolution(True, alpha, gap, None)
     if n > _ACTIVE_SET_MAX:
         return _SmallSolution(False, None, 0.0, None)
     solution = _daqp(sub, linear, upper, relative_gap)
@@ -715,6 +739,180 @@ def _pdas(G: np.ndarray, p: np.ndarray, u: np.ndarray, x0: np.ndarray) -> np.nda
             x[face], info = _LAPACK_POTRS(factor, rhs, lower=1)
             if info != 0:
                 return None
+    return None
+
+
+def _low_rank_factor(G: np.ndarray, eps: float) -> np.ndarray | None:
+    """A factor ``F`` (n, r) with ``G = F F^T`` up to rounding, where ``G`` is rank-deficient.
+
+    LAPACK's pivoted Cholesky factorisation (``dpstrf``, O(n r^2)) stops when the largest
+    remaining diagonal entry is below ``n * eps * max_i G_ii``, ``eps`` the machine epsilon
+    of the dtype ``G`` was computed in: what is left is rounding (a float32 Gram matrix is
+    semi-definite only to about its own epsilon). Returns ``None`` when ``G`` has full
+    numerical rank.
+    """
+    n = G.shape[0]
+    tol = n * eps * float(G.diagonal().max())
+    c, piv, rank, info = _LAPACK_PSTRF(G, tol=tol, lower=1)
+    if info < 0 or not 0 < rank < n:
+        return None
+    factor = np.empty((n, rank))
+    factor[piv - 1] = np.tril(c[:, :rank])
+    return factor
+
+
+def _low_rank(
+    G: np.ndarray, F: np.ndarray, p: np.ndarray, u: np.ndarray, tol: float, relative_gap
+) -> np.ndarray | None:
+    """The box QP of a rank-deficient ``G = F F^T``: interior point in ``F``'s space, then
+    an exact active-set finish.
+
+    The problem is the dual of a linear SVM without bias over the rows ``f_i`` of ``F``
+    (``min_w 1/2 ||w||^2 + sum_i u_i max(0, p_i - f_i . w)``, ``w = F^T a``): its optimal
+    ``w`` is unique, ``a`` need not be, and a face with more free samples than the rank
+    is singular, which stalls active-set and Newton iterations. Mehrotra's
+    predictor-corrector method needs no face to be regular: its Newton systems
+    ``(G + D) dx = r`` (``D`` diagonal, positive) are solved through the r x r matrix
+    ``I + F^T D^-1 F`` (Sherman-Morrison-Woodbury), O(n r^2) per iteration. Once the split
+    into samples at 0, at ``u`` and free that its iterate suggests (as :func:`_pdas`
+    splits) repeats, :func:`_finish` solves that face exactly on ``G`` itself, and its
+    point is returned once it meets the relative-gap test; else the iteration goes on.
+    Returns ``None`` if no finish certifies within the iteration limit.
+    """
+    diagonal = G.diagonal()
+    last = None
+    for x, g in _low_rank_interior_point(F, p, u):
+        z = x - g / diagonal
+        split = (z >= u).tobytes() + (z <= 0.0).tobytes()
+        if split == last:
+            point = _finish(G, p, u, x, lambda point: relative_gap(point) <= tol)
+            if point is not None:
+                return point
+        last = split
+    return None
+
+
+def _low_rank_interior_point(F: np.ndarray, p: np.ndarray, u: np.ndarray):
+    """Mehrotra predictor-corrector iterates for ``min 1/2 ||F^T x||^2 - p^T x``,
+    ``0 < x < u`` (all ``u`` positive), as :func:`_interior_point` but in float64 numpy
+    with the Newton systems solved in the r-dimensional space of ``F``.
+
+    Yields each iterate ``x`` with its gradient ``F F^T x - p``; stops after
+    ``_LOW_RANK_IPM_MAX_ITER`` iterates, or once the barrier has vanished (an iterate on a
+    bound by rounding, a complementarity below ``1e-15`` of the first, a system that
+    cannot be factorised).
+    """
+    n, r = F.shape
+    x = 0.5 * u
+    g = F @ (F.T @ x) - p
+    floor = 1e-2 * float(np.abs(g).max()) + np.finfo(np.float64).tiny
+    zl = np.maximum(g, 0.0) + floor
+    zu = np.maximum(-g, 0.0) + floor
+    identity = np.eye(r)
+    mu0 = math.inf
+    for _ in range(_LOW_RANK_IPM_MAX_ITER):
+        s = u - x
+        g = F @ (F.T @ x) - p
+        yield x, g
+        mu = (x @ zl + s @ zu) / (2 * n)
+        mu0 = min(mu0, mu)
+        if not (x.min() > 0 and s.min() > 0 and 1e-15 * mu0 < mu < math.inf):
+            return
+        inverse = 1.0 / (zl / x + zu / s)  # D^-1
+        factor, info = _LAPACK_POTRF(identity + (F.T * inverse) @ F, lower=1, clean=1)
+        if info != 0:
+            return
+        rd = g - zl + zu
+        rl, ru = -x * zl, -s * zu
+        dx = _woodbury_solve(F, factor, inverse, rl / x - ru / s - rd)
+        dzl, dzu = (rl - zl * dx) / x, (ru + zu * dx) / s
+        ap, ad = _max_steps_numpy(x, s, zl, zu, dx, dzl, dzu)
+        mu_aff = ((x + ap * dx) @ (zl + ad * dzl) + (s - ap * dx) @ (zu + ad * dzu)) / (2 * n)
+        sigma_mu = (mu_aff / mu) ** 3 * mu
+        rl = sigma_mu - x * zl - dx * dzl
+        ru = sigma_mu - s * zu + dx * dzu
+        dx = _woodbury_solve(F, factor, inverse, rl / x - ru / s - rd)
+        dzl, dzu = (rl - zl * dx) / x, (ru + zu * dx) / s
+        ap, ad = _max_steps_numpy(x, s, zl, zu, dx, dzl, dzu)
+        x = x + 0.99 * ap * dx
+        zl = zl + 0.99 * ad * dzl
+        zu = zu + 0.99 * ad * dzu
+
+
+def _woodbury_solve(
+    F: np.ndarray, factor: np.ndarray, inverse: np.ndarray, rhs: np.ndarray
+) -> np.ndarray:
+    """``(F F^T + D)^-1 rhs = D^-1 rhs - D^-1 F (I + F^T D^-1 F)^-1 F^T D^-1 rhs``, with
+    ``inverse`` the diagonal of ``D^-1`` and ``factor`` the Cholesky factor of
+    ``I + F^T D^-1 F``."""
+    scaled = inverse * rhs
+    y, _ = _LAPACK_POTRS(factor, F.T @ scaled, lower=1)
+    return scaled - inverse * (F @ y)
+
+
+def _max_steps_numpy(
+    x: np.ndarray,
+    s: np.ndarray,
+    zl: np.ndarray,
+    zu: np.ndarray,
+    dx: np.ndarray,
+    dzl: np.ndarray,
+    dzu: np.ndarray,
+) -> tuple[float, float]:
+    """:func:`_max_steps` in numpy."""
+    primal = min(1.0, _ratio(x, dx, -1.0), _ratio(s, dx, 1.0))
+    dual = min(1.0, _ratio(zl, dzl, -1.0), _ratio(zu, dzu, -1.0))
+    return primal, dual
+
+
+def _ratio(v: np.ndarray, dv: np.ndarray, sign: float) -> float:
+    """The largest ``t`` for which ``v - t * sign * dv`` stays non-negative: the least
+    ``v_i / |dv_i|`` over the ``i`` with ``sign * dv_i > 0``, ``inf`` if there is none."""
+    moving = sign * dv > 0
+    return float((v[moving] / np.abs(dv[moving])).min()) if moving.any() else math.inf
+
+
+def _finish(
+    G: np.ndarray, p: np.ndarray, u: np.ndarray, x: np.ndarray, certified
+) -> np.ndarray | None:
+    """Active-set rounds from an interior-point iterate ``x`` to an exact solution.
+
+    As :func:`_pdas`: split by ``z = x - g / diag(G)``, put the variables at their bound
+    exactly and solve the free ones' face; but a singular face (more free samples than
+    the rank of their rows, duplicated samples) is solved in the least-squares sense
+    (minimum norm, LAPACK ``gelsd``), which is exact when the face holds an optimum, and
+    the rounds end at the first point that ``certified(point)`` accepts (the relative-gap
+    test): on degenerate problems a variable can sit on its bound with a zero gradient,
+    and rounding flips it between splits that are both optimal. Returns ``None`` if no
+    point is certified within ``_LOW_RANK_FINISH_ROUNDS`` rounds or the split cycles.
+    """
+    scale = G.diagonal()
+    tiny_scale = 1e4 * _EPS64 * scale.max()
+    seen: set[bytes] = set()
+    for _ in range(_LOW_RANK_FINISH_ROUNDS):
+        z = x - (G @ x - p) / scale
+        at_upper = z >= u
+        free = (z > 0.0) & ~at_upper
+        split = free.tobytes() + at_upper.tobytes()
+        if split in seen:
+            return None
+        seen.add(split)
+        x = np.where(at_upper, u, 0.0)
+        face = np.flatnonzero(free)
+        if face.size:
+            rhs = p[face]
+            if at_upper.any():
+                rhs = rhs - G[face] @ x
+            block = G.take(face, axis=0).take(face, axis=1)
+            factor, info = _LAPACK_POTRF(block, lower=1, clean=0, overwrite_a=0)
+            if info == 0 and factor.diagonal().min() ** 2 > face.size * tiny_scale:
+                x[face], _ = _LAPACK_POTRS(factor, rhs, lower=1)
+            else:
+                x[face] = scipy.linalg.lstsq(
+                    block, rhs, cond=face.size * _EPS64, lapack_driver="gelsd"
+                )[0]
+        if ((x >= 0.0) & (x <= u)).all() and certified(x):
+            return x
     return None
 
 
