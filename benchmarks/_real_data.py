@@ -195,7 +195,7 @@ def japanese_vowels() -> DataSet:
 
 
 # ---------------------------------------------------------------------------- strings
-def modlamp_strings(loader: str, name: str) -> DataSet:
+def modlamp_strings(loader: str, name: str, max_rows: int | None = None, seed: int = 0) -> DataSet:
     """A peptide set bundled with modlamp (amino-acid strings, two classes).
 
     Parameters
@@ -204,6 +204,10 @@ def modlamp_strings(loader: str, name: str) -> DataSet:
         Name of the ``modlamp.datasets`` loader, e.g. ``'load_AMPvsTM'``.
     name : str
         Short name of the set.
+    max_rows : int or None
+        Keep a stratified subsample of this many rows (seed ``seed``) if the set is larger.
+    seed : int
+        Seed of the subsample.
 
     Returns
     -------
@@ -214,7 +218,14 @@ def modlamp_strings(loader: str, name: str) -> DataSet:
     data = getattr(modlamp.datasets, loader)()
     names_ = np.asarray(data.target_names)
     X = np.asarray([str(s).strip().upper() for s in data.sequences])
-    return DataSet(name, "strings", X, names_[np.asarray(data.target)])
+    y = names_[np.asarray(data.target)]
+    note = ""
+    if max_rows is not None and len(y) > max_rows:
+        from sklearn.model_selection import train_test_split
+
+        X, _, y, _ = train_test_split(X, y, train_size=max_rows, stratify=y, random_state=seed)
+        note = f"stratified subsample of {max_rows} of {len(data.target)} rows (seed {seed})"
+    return DataSet(name, "strings", X, y, note=note)
 
 
 # ---------------------------------------------------------------------------- registry
@@ -256,7 +267,10 @@ REGISTRY: dict[str, tuple[str, Callable[[], DataSet]]] = {
     "AMPvsTM": ("strings", lambda: modlamp_strings("load_AMPvsTM", "AMPvsTM")),
     "ACPvsRandom": ("strings", lambda: modlamp_strings("load_ACPvsRandom", "ACPvsRandom")),
     "ACPvsTM": ("strings", lambda: modlamp_strings("load_ACPvsTM", "ACPvsTM")),
-    "AMPvsUniProt": ("strings", lambda: modlamp_strings("load_AMPvsUniProt", "AMPvsUniProt")),
+    "AMPvsUniProt": (
+        "strings",
+        lambda: modlamp_strings("load_AMPvsUniProt", "AMPvsUniProt", max_rows=2600),
+    ),
 }
 
 
