@@ -30,6 +30,7 @@ at p=0.1 every sample becomes active within 15 epochs (bound 1.0).
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -740,3 +741,88 @@ def test_loo_lemma_with_rows_on_demand(rows_on_demand, name):
     # Rows are computed in pieces that depend on what the solver reads, which differs
     # with and without a sample: the lemma must not notice.
     _check_loo_lemma(f"{name}, rows on demand", *LOO_CASES[name])
+
+
+def _overshooting_batch():
+    """A logistic model on a batch of overlapping classes where ``C=1`` lets the
+    importance weights sum to far more than the loss's curvature allows."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 5, generator=gen, dtype=torch.float64) * 3.0
+    y = (torch.rand(200, generator=gen, dtype=torch.float64) < 0.5).double()
+    module = nn.Linear(5, 1).double()
+    nn.init.zeros_(module.weight)
+    nn.init.zeros_(module.bias)
+
+    def criterion(output, target):
+        return nn.functional.binary_cross_entropy_with_logits(
+            output.squeeze(1), target, reduction="none"
+        )
+
+    return module, criterion, X, y
+
+
+@pytest.mark.parametrize("sufficient_decrease", [0.1, 0.5])
+def test_step_check_halves_until_the_weighted_loss_falls(sufficient_decrease):
+    """The step taken is the QP's direction scaled by a power of 1/2, the largest whose
+    decrease of sum_i a_i E_i is at least c times its first-order prediction; the scale
+    kept is where the next step starts."""
+    module, criterion, X, y = _overshooting_batch()
+    unchecked = nn.Linear(5, 1).double()
+    unchecked.load_state_dict(module.state_dict())
+    weight, index = torch.ones(200, dtype=torch.float64), torch.arange(200)
+
+    def one_step(net, c):
+        optimizer = ImportanceWeights(sufficient_decrease=c).build(net.parameters())
+        optimizer.reset_samples(200, torch.device("cpu"), torch.float64)
+        before = torch.cat([p.detach().flatten().clone() for p in net.parameters()])
+        step = optimizer.per_sample_step(net, criterion, X, y, weight, index)
+        after = torch.cat([p.detach().flatten() for p in net.parameters()])
+        return optimizer, step, after - before
+
+    optimizer, step, update = one_step(module, sufficient_decrease)
+    _, full_step, full_update = one_step(unchecked, 0.0)
+    alpha = step.records["sample_alpha"]
+    assert torch.equal(alpha, full_step.records["sample_alpha"])  # same QP
+    scale = optimizer.param_groups[0]["step_scale"]
+    k = -math.log2(scale)
+    assert scale < 1 and k == round(k), "the batch overshoots: the step must be halved"
+    assert_allclose(update.numpy(), scale * full_update.numpy(), rtol=1e-10, atol=1e-14)
+
+    def weighted_loss(delta):
+        probe = nn.Linear(5, 1).double().requires_grad_(False)
+        probe.weight.copy_(delta[:5].reshape(1, 5))
+        probe.bias.copy_(delta[5:])
+        return float(alpha.dot(criterion(probe(X), y)))
+
+    start = torch.zeros(6, dtype=torch.float64)
+    predicted = float(full_update.square().sum())  # lr * ||sum a_i g_i||^2 with lr = 1
+    for s, should_pass in [(scale, True), (2 * scale, False)]:
+        decrease = weighted_loss(start) - weighted_loss(s * full_update)
+        assert (decrease >= sufficient_decrease * s * predicted) is should_pass
+    assert optimizer.last_step.lr == scale
+
+
+def test_default_logistic_model_stays_above_the_majority_class():
+    """5000 rows of overlapping, 65/35 classes with 10% flipped labels: importance weights
+    at their defaults (margins p=1) end within a point of scikit-learn's logistic
+    regression, not below the majority class as without the step check."""
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(
+        6000,
+        10,
+        n_informative=4,
+        n_redundant=2,
+        weights=[0.65],
+        flip_y=0.1,
+        class_sep=0.5,
+        random_state=0,
+    )
+    X_train, y_train, X_test, y_test = X[:5000], y[:5000], X[5000:], y[5000:]
+    majority = max(y_test.mean(), 1 - y_test.mean())
+    reference = LogisticRegression().fit(X_train, y_train).score(X_test, y_test)
+    model = IWLogisticRegression(max_iter=2, random_state=0).fit(X_train, y_train)
+    score = model.score(X_test, y_test)
+    assert score > majority + 0.02
+    assert score >= reference - 0.01
