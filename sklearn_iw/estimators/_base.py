@@ -276,6 +276,9 @@ class BaseIWEstimator(BaseEstimator):
             for cls in reversed(type(self).__mro__):
                 defaults = cls.__dict__.get("_optimizer_defaults", {})
                 spec.set_params(**defaults.get(spec.name, {}))
+            if spec.tol_parameter is not None:
+                # L-BFGS converges at a gradient of at most tol (scikit-learn's MLP).
+                spec.set_params(**{spec.tol_parameter: self.tol})
         return spec
 
     def _resolve_schedule(self, spec: OptimizerSpec) -> ScheduleSpec:

@@ -93,6 +93,10 @@ class OptimizerSpec(BaseEstimator):
         back-propagate. Otherwise the closure back-propagates and returns the loss.
     default_schedule : str
         The learning-rate schedule of the estimators' ``lr_schedule='auto'``.
+    tol_parameter : str or None
+        The hyperparameter that an estimator's plain optimizer name sets to the
+        estimator's ``tol`` (L-BFGS's gradient tolerance, as in scikit-learn's MLP), or
+        None.
     computed_by : str
         The ``torch.optim`` class that computes the rule (e.g. ``'torch.optim.SGD'``), or
         ``'hand-written'`` where the rule is this package's (``optimizer_class``); parts
@@ -128,6 +132,7 @@ class OptimizerSpec(BaseEstimator):
     decoupled_weight_decay: ClassVar[bool] = False
     needs_graph: ClassVar[bool] = False
     default_schedule: ClassVar[str] = "constant"
+    tol_parameter: ClassVar[str | None] = None
     computed_by: ClassVar[str]
     optimizer_class: ClassVar[type[torch.optim.Optimizer]]
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}

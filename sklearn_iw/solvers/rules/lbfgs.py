@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .._spec import COUNT, POSITIVE, OptimizerSpec
+from .._spec import COUNT, NON_NEGATIVE, POSITIVE, OptimizerSpec
 
 
 class _PicklableLBFGS(torch.optim.LBFGS):
@@ -40,6 +40,16 @@ class LBFGS(OptimizerSpec):
     ``tol``/``n_iter_no_change`` judge every iteration. The built optimizer survives a
     pickle round trip (torch's own LBFGS cannot step again after one).
 
+    Converged means a gradient no larger than ``tolerance_grad`` in every coordinate
+    (torch's ``tolerance_grad``): from then on an epoch evaluates the objective and takes
+    no step, and the estimator's ``n_iter_no_change`` ends the run. The estimators'
+    ``optimizer='lbfgs'`` sets it to their ``tol``, as scikit-learn's MLP passes ``tol``
+    to L-BFGS as its gradient tolerance: past that point the objective is flat to the
+    tolerance, the inverse-Hessian estimate grows as large as ``1 / curvature`` (1e4 to
+    1e6 on separable data) and the steps it takes multiply the rounding of the gradient,
+    so that fits on data that differ only by rounding (weighted against repeated rows)
+    part by ~1e-6 after a few dozen such steps.
+
     Parameters
     ----------
     lr : float, default=1.0
@@ -48,6 +58,8 @@ class LBFGS(OptimizerSpec):
         L-BFGS iterations per epoch.
     history_size : int, default=10
         Number of curvature pairs kept.
+    tolerance_grad : float, default=1e-9
+        Largest absolute gradient entry at which the iteration stops stepping.
 
     Examples
     --------
@@ -60,16 +72,25 @@ class LBFGS(OptimizerSpec):
     full_batch = True
     computed_by = "torch.optim.LBFGS"
     optimizer_class = _PicklableLBFGS
+    tol_parameter = "tolerance_grad"
     _parameter_constraints = {
         "lr": [POSITIVE],
         "max_iter": [COUNT],
         "history_size": [COUNT],
+        "tolerance_grad": [NON_NEGATIVE],
     }
 
-    def __init__(self, lr: float = 1.0, max_iter: int = 1, history_size: int = 10):
+    def __init__(
+        self,
+        lr: float = 1.0,
+        max_iter: int = 1,
+        history_size: int = 10,
+        tolerance_grad: float = 1e-9,
+    ):
         self.lr = lr
         self.max_iter = max_iter
         self.history_size = history_size
+        self.tolerance_grad = tolerance_grad
 
     def _optimizer_kwargs(self) -> dict[str, Any]:
         return {
@@ -77,7 +98,6 @@ class LBFGS(OptimizerSpec):
             # torch's budget of int(1.25 * max_iter) evaluations starves the strong-Wolfe
             # line search at small max_iter (at max_iter=1 the step never moves).
             "max_eval": 25 * self.max_iter,
-            "tolerance_grad": 1e-9,
             "tolerance_change": 1e-12,
             "line_search_fn": "strong_wolfe",
         }
