@@ -31,6 +31,8 @@ from torch import nn
 from ..solvers import (
     OPTIMIZERS,
     SCHEDULES,
+    Exponential,
+    ImportanceWeights,
     OptimizerSpec,
     ScheduleSpec,
     quoted_names,
@@ -168,12 +170,17 @@ def parameters_doc(
     optimizer_text = (
         "The training rule: 'importance_weights' (each minibatch step solves a small QP "
         f"over the per-sample gradients, see ``ImportanceWeights``), {quoted_names(others)}, "
-        "or a spec object from :mod:`sklearn_iw.solvers` such as ``Adam(lr=1e-3)``; its "
-        "hyperparameters are tunable as ``optimizer__lr``."
+        "or a spec object from :mod:`sklearn_iw.solvers` such as ``Adam(lr=1e-3)``. Its "
+        "hyperparameters are tunable as nested parameters (``optimizer__C`` in "
+        "``set_params`` and ``GridSearchCV``), on a name too: setting one turns the name "
+        "into its spec with this estimator's defaults, then sets the parameter "
+        "(``set_params(optimizer__C=0.5)`` on ``optimizer='importance_weights'`` gives "
+        "``ImportanceWeights(C=0.5)`` with this estimator's ``p``)."
     )
     schedule_text = (
         f"Learning-rate schedule stepped once per epoch: {quoted_names(SCHEDULES)}, or a "
-        "spec object."
+        "spec object. Nested parameters (``lr_schedule__gamma``) work on names, 'auto' "
+        "included, as for ``optimizer``."
     )
     schedule_text += (
         " 'auto' (the default) is the optimizer's own: 'plateau' for 'sgd' and 'gd' (a "
@@ -222,6 +229,14 @@ def attributes_doc(*, score: str, task_attributes: str = "", loo_attributes: str
 _DEVICES = ("auto", "cpu", "cuda")
 # Held while a fit seeds torch's global generator to initialise its module.
 _GLOBAL_RNG_LOCK = threading.Lock()
+
+
+# The parameters that take a name or a spec object: the registry of the names and the
+# spec an error message suggests for nested parameters on a name that does not resolve.
+_SPEC_PARAMETERS: dict[str, tuple[dict, type[BaseEstimator]]] = {
+    "optimizer": (OPTIMIZERS, ImportanceWeights),
+    "lr_schedule": (SCHEDULES, Exponential),
+}
 
 
 def _noop(*args, **kwargs) -> None:
@@ -280,6 +295,82 @@ class BaseIWEstimator(BaseEstimator):
                 # L-BFGS converges at a gradient of at most tol (scikit-learn's MLP).
                 spec.set_params(**{spec.tol_parameter: self.tol})
         return spec
+
+    def set_params(self, **params) -> BaseIWEstimator:
+        """Set the parameters of this estimator.
+
+        As :meth:`sklearn.base.BaseEstimator.set_params`, except that nested parameters
+        of ``optimizer`` and ``lr_schedule`` (``optimizer__C``) also work where the
+        parameter is a name: the name turns into its spec, with this estimator's defaults
+        for that name (the spec :meth:`fit` would use), and the nested parameters are set
+        on it. Plain parameters are set first, so ``set_params(optimizer='adam',
+        optimizer__lr=0.1)`` gives ``Adam(lr=0.1)``.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, ``<component>__<parameter>`` for nested ones.
+
+        Returns
+        -------
+        self : estimator instance
+            Estimator instance.
+
+        Raises
+        ------
+        ValueError
+            For an unknown parameter (nested ones name the spec's valid parameters), or a
+            nested parameter on a name that is no optimizer (schedule).
+        """
+        nested = {name: {} for name in _SPEC_PARAMETERS}
+        rest = {}
+        for key, value in params.items():
+            name, delim, sub_key = key.partition("__")
+            if delim and name in nested:
+                nested[name][sub_key] = value
+            else:
+                rest[key] = value
+        # As BaseEstimator.set_params: plain parameters first, nested ones on what they set.
+        super().set_params(**{key: value for key, value in rest.items() if "__" not in key})
+        # The optimizer first: 'auto' resolves to the schedule of the optimizer set here.
+        for name, sub_params in nested.items():
+            if not sub_params:
+                continue
+            spec = getattr(self, name)
+            if not isinstance(spec, BaseEstimator):
+                spec = self._named_spec(name, sub_params)
+            # On a spec resolved here, a failure leaves the parameter as it was.
+            spec.set_params(**sub_params)
+            setattr(self, name, spec)
+        super().set_params(**{key: value for key, value in rest.items() if "__" in key})
+        return self
+
+    def _named_spec(self, name: str, sub_params: dict) -> BaseEstimator:
+        """The spec that the name of parameter ``name`` (``optimizer`` or
+        ``lr_schedule``) stands for in this estimator, for nested ``sub_params``."""
+        value = getattr(self, name)
+        cause = None
+        if isinstance(value, str):
+            try:
+                if name == "optimizer":
+                    return self._resolve_optimizer()
+                return self._resolve_schedule(self._resolve_optimizer())
+            except ValueError as exc:
+                cause = exc
+        registry, example = _SPEC_PARAMETERS[name]
+        keys = sorted(sub_params)
+        args = "..."
+        # A spec class that has the parameters, the usual one where it does.
+        for cls in (example, *registry.values()):
+            if set(keys) <= set(cls._get_param_names()):
+                example, args = cls, ", ".join(f"{key}=..." for key in keys)
+                break
+        why = f" ({str(cause).rstrip('.')})" if cause is not None else ""
+        raise ValueError(
+            f"Cannot set {', '.join(f'{name}__{key}' for key in keys)} on {name}={value!r}, "
+            f"which is no spec and does not resolve to one{why}. To set nested parameters, "
+            f"pass a spec object, e.g. {name}={example.__name__}({args})."
+        ) from cause
 
     def _resolve_schedule(self, spec: OptimizerSpec) -> ScheduleSpec:
         """The schedule of ``lr_schedule``; 'auto' is the optimizer's ``default_schedule``."""

@@ -57,6 +57,45 @@ _MARGIN_TASKS = ("binary", "multiclass")
 # The estimate's jackknife factors an |A| x |A| matrix of the ever-active samples: beyond
 # this many (128 MiB in float64) it is not computed.
 MAX_ACTIVE_FOR_ESTIMATE = 4096
+# What the computation of a leave-one-out quantity raises on numbers it cannot handle
+# (a factorisation of an ill-conditioned matrix under extreme class weights, overflow,
+# non-finite values): the quantity becomes NaN with the error as its reason, and the fit
+# goes on. torch raises RuntimeError (LinAlgError among them), numpy and scipy ValueError
+# (LinAlgError among them) or FloatingPointError. Other exceptions are bugs and propagate.
+NUMERICAL_ERRORS = (
+    np.linalg.LinAlgError,
+    torch.linalg.LinAlgError,
+    FloatingPointError,
+    ValueError,
+    RuntimeError,
+)
+_LINALG_ERRORS = (np.linalg.LinAlgError, torch.linalg.LinAlgError)
+# RuntimeErrors that say nothing about the numbers.
+_NOT_NUMERICAL = (NotImplementedError, RecursionError)
+
+
+def _is_numerical(exc: BaseException) -> bool:
+    """Whether ``exc`` (one of :data:`NUMERICAL_ERRORS`) is a numerical failure."""
+    return isinstance(exc, NUMERICAL_ERRORS) and not isinstance(exc, _NOT_NUMERICAL)
+
+
+def failure_reason(what: str, exc: BaseException) -> str:
+    """The ``loo_reason_`` clause of a quantity whose computation raised ``exc``.
+
+    Parameters
+    ----------
+    what : str
+        What failed, e.g. "the estimate's computation".
+    exc : BaseException
+        The error.
+
+    Returns
+    -------
+    reason : str
+        ``"<what> failed: <message>"`` on one line, without a final period.
+    """
+    message = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+    return f"{what} failed: {message}"
 
 
 def lemma_obstacle(estimator, incremental: bool, n_train: int) -> str | None:
@@ -208,6 +247,10 @@ class LeaveOneOutRecorder(Callback):
         full run.
     checkpoints_ : dict of int to Checkpoint
         By epoch, with ``checkpoints=True``.
+    failures_ : dict of str to str
+        The quantities ('bound', 'estimate', 'replay') whose recording raised a
+        numerical error in this training call, with the reason (:func:`failure_reason`);
+        they are NaN for the fit.
     influence_ : InfluenceAccumulator
         The per-step sums behind ``loo_estimate_`` (over this training call).
     steps_ : list of tuple
@@ -233,6 +276,7 @@ class LeaveOneOutRecorder(Callback):
             "stopped_at": torch.full((n + 1,), -1, dtype=torch.long, device=device),
         }
         self.checkpoints_ = {}
+        self.failures_ = {}
         self.influence_ = InfluenceAccumulator(n, train.weight.dtype, device)
         self.steps_ = []
         # Other optimizers have no per-sample steps: nothing to record.
@@ -254,8 +298,13 @@ class LeaveOneOutRecorder(Callback):
         target, _, index = batch[1]
         step = net.optimizer_.last_step
         span = None
-        if net.criterion_.task in _MARGIN_TASKS:
-            span = span_self_influence(step.gram, sample_alpha, step.bounds)
+        if net.criterion_.task in _MARGIN_TASKS and "estimate" not in self.failures_:
+            try:
+                span = span_self_influence(step.gram, sample_alpha, step.bounds)
+            except NUMERICAL_ERRORS as exc:
+                if not _is_numerical(exc):
+                    raise
+                self._fail(("estimate",), "the span self-influence of a step", exc)
         # Summed once an epoch (:meth:`_record_steps`): per step, the margins and sums
         # took more tensor operations than a small importance-weights step itself.
         self.steps_.append((index, sample_alpha, span, step.lr, y_pred, target))
@@ -271,10 +320,23 @@ class LeaveOneOutRecorder(Callback):
         active = index[alpha > 0]
         first = self.activation_epoch_[active]
         self.activation_epoch_[active] = torch.where(first < 0, len(net.history) - 1, first)
-        if span[0] is not None:
-            lr = torch.cat([torch.full_like(a, r) for a, r in zip(alphas, lr, strict=True)])
-            _, margin_per_loss = margins(torch.cat(output), torch.cat(target), net.criterion_)
-            self.influence_.update(index, alpha, torch.cat(span), lr, margin_per_loss)
+        # Once a step's span failed the estimate is NaN: its sums are not needed.
+        if span[0] is not None and "estimate" not in self.failures_:
+            try:
+                lr = torch.cat([torch.full_like(a, r) for a, r in zip(alphas, lr, strict=True)])
+                _, margin_per_loss = margins(torch.cat(output), torch.cat(target), net.criterion_)
+                self.influence_.update(index, alpha, torch.cat(span), lr, margin_per_loss)
+            except NUMERICAL_ERRORS as exc:
+                if not _is_numerical(exc):
+                    raise
+                self._fail(("estimate",), "the estimate's influence sums", exc)
+
+    def _fail(self, quantities: tuple[str, ...], what: str, exc: BaseException) -> None:
+        """Record that ``what``, which ``quantities`` need, raised ``exc`` (the first
+        failure of a quantity is its reason)."""
+        reason = failure_reason(what, exc)
+        for quantity in quantities:
+            self.failures_.setdefault(quantity, reason)
 
     def _replay_stopping(self, data: TensorData, losses: torch.Tensor, epoch: int) -> torch.Tensor:
         """Advance the stopping rule of the run and of every run without one sample, from
@@ -297,12 +359,33 @@ class LeaveOneOutRecorder(Callback):
         self._record_steps(net)
         if not self.recording_ or net.criterion_.task not in _BOUND_TASKS:
             return
-        # The optimizer keeps each sample's loss at its last visit (its per-sample memory).
-        losses = net.optimizer_.last_losses
-        unstable = self._replay_stopping(dataset_train, losses, len(net.history) - 1)
-        hit = net.criterion_.correct(eval_forward(net.module_, dataset_train.X), dataset_train.y)
-        counted = (self.activation_epoch_ >= 0) | ~hit | unstable
-        net.history.record("loo_bound", int(counted.sum()) / len(counted))
+        epoch = len(net.history) - 1
+        bound = math.nan  # once a failure made it NaN
+        # The replayed stopping rule serves the bound and the replay: once it failed,
+        # its state is not advanced again.
+        unstable = None
+        if "replay" not in self.failures_:
+            try:
+                # The optimizer keeps each sample's loss at its last visit (its
+                # per-sample memory).
+                losses = net.optimizer_.last_losses
+                unstable = self._replay_stopping(dataset_train, losses, epoch)
+            except NUMERICAL_ERRORS as exc:
+                if not _is_numerical(exc):
+                    raise
+                what = f"the replayed stopping rule in epoch {epoch}"
+                self._fail(("bound", "replay"), what, exc)
+        if unstable is not None and "bound" not in self.failures_:
+            try:
+                output = eval_forward(net.module_, dataset_train.X)
+                hit = net.criterion_.correct(output, dataset_train.y)
+                counted = (self.activation_epoch_ >= 0) | ~hit | unstable
+                bound = int(counted.sum()) / len(counted)
+            except NUMERICAL_ERRORS as exc:
+                if not _is_numerical(exc):
+                    raise
+                self._fail(("bound",), f"the bound's count in epoch {epoch}", exc)
+        net.history.record("loo_bound", bound)
 
     def on_train_end(self, net, **kwargs):
         self._record_steps(net)  # after an interrupted epoch
@@ -383,6 +466,10 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
     estimator.loo_bound_curve_ = [float(row["loo_bound"]) for row in net.history]
     if obstacle is not None:
         return
+    for quantity, reason in recorder.failures_.items():
+        estimator.loo_reason_[quantity] = reason
+    if estimator.loo_reason_["estimate"] is not None:
+        return
     n_active = len(estimator.support_)
     if n_active > MAX_ACTIVE_FOR_ESTIMATE:
         estimator.loo_reason_["estimate"] = (
@@ -393,7 +480,12 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
         return
     net.module_.eval()
     inputs = (net.module_, net.criterion_, train.X, train.y, recorder.influence_)
-    estimator.loo_reason_["estimate"] = estimate_obstacle(*inputs)
+    try:
+        estimator.loo_reason_["estimate"] = estimate_obstacle(*inputs)
+    except NUMERICAL_ERRORS as exc:
+        if not _is_numerical(exc):
+            raise
+        estimator.loo_reason_["estimate"] = failure_reason("the estimate's checks", exc)
     if estimator.loo_reason_["estimate"] is None:
         # Computed when first asked for (settle_estimate): its Gram matrix and
         # factorisation of the active samples can cost more than the training itself.
@@ -403,6 +495,11 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
 def settle_estimate(estimator) -> None:
     """Compute ``loo_estimate_`` and ``loo_influence_`` of the last fit if still pending.
 
+    Where the computation raises a numerical error (:data:`NUMERICAL_ERRORS`: the
+    factorisation of an ill-conditioned jackknife matrix under extreme class weights,
+    ...) or gives NaN margins, both are NaN and ``loo_reason_['estimate']`` says what
+    failed.
+
     Parameters
     ----------
     estimator : BaseIWEstimator
@@ -411,7 +508,22 @@ def settle_estimate(estimator) -> None:
     inputs = estimator.__dict__.pop("_loo_pending", None)
     if inputs is None:
         return
-    estimate = loo_margins(*inputs)
+    try:
+        estimate = loo_margins(*inputs)
+        reason = estimate.reason
+        # A NaN margin would count as no error: an optimistic number, never given.
+        if reason is None and bool(torch.isnan(estimate.margins).any()):
+            reason = "some estimated leave-one-out margins are NaN"
+    except NUMERICAL_ERRORS as exc:
+        if not _is_numerical(exc):
+            raise
+        what = "factorisation" if isinstance(exc, _LINALG_ERRORS) else "computation"
+        reason = failure_reason(f"the estimate's {what}", exc)
+    if reason is not None:
+        estimator.loo_reason_["estimate"] = reason
+        estimator._loo_influence = np.full(len(estimator._loo_influence), math.nan)
+        estimator._loo_estimate = math.nan
+        return
     estimator._loo_influence = (estimate.final - estimate.margins).cpu().numpy()
     estimator._loo_estimate = float((estimate.margins < 0).double().mean())
 
