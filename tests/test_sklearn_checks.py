@@ -25,12 +25,39 @@ ESTIMATOR_CLASSES = (
 )
 # Defaults as a user meets them: only the optimizer's plain name is set.
 DEFAULT_OPTIMIZERS = ("importance_weights", "adam", "sgd", "lbfgs")
-# Their check runs take 10 s to several minutes each on the 2-core box (the fits run
-# their 200 epochs on the checks' unscaled data; importance weights on the MLP and LSTM
-# regressors take minutes, one check alone 240 s): all 24 together would take `make
-# test` past 10 minutes, so they run in `make test-slow`. IWMLPClassifier() still fails
-# check_class_weight_classifiers there (issue 17 is blocked on it).
 DEFAULTS = [cls(optimizer=name) for cls in ESTIMATOR_CLASSES for name in DEFAULT_OPTIMIZERS]
+# The default instances that still fail a check, and why (measured; none is loosened here).
+# They run in `make test-slow`; the other 17 run in `make test`: 1074 checks, 8 CPU-minutes,
+# 4.4 minutes with -n 2 on the shared 2-core box (the LSTM regressors alone took several
+# minutes more).
+BLOCKED_DEFAULTS = {
+    # Class weights act through the bounds C_i = C * w_i only (the one way that keeps
+    # weight k equal to k repeated rows), and C is in units of loss / |gradient|^2: on the
+    # check's unscaled blobs (|g_i|^2 ~ 5e4) the bound 1e-4 of the down-weighted classes
+    # never binds and the network serves their samples anyway (82% class 0 on the test
+    # half, 100% with the features divided by 10). Issue 17 is blocked on it.
+    (IWMLPClassifier, "importance_weights"): "check_class_weight_classifiers",
+    # Regression steps with nearly every sample strictly inside its box are Gauss-Newton
+    # steps on residuals that cancel (r_i ~ 1e-3 to 1e-5 of targets ~1): their rounding
+    # grows ~4x per epoch after epoch ~55 (weighted rows part from shuffled weighted rows
+    # by 4e-2, not only from repeated ones).
+    (IWMLPRegressor, "importance_weights"): "check_sample_weight_equivalence_on_dense_data",
+    # Chaotic trajectories: L-BFGS's unit steps through the LSTM's saturating gates
+    # multiply rounding ~10x every 2-3 iterations (|dg| / |dx| ~ 1e3) for 100-150
+    # iterations whose gradient never falls below tol; a permutation of the same
+    # repeated rows parts them as much.
+    (IWLSTMClassifier, "lbfgs"): "check_sample_weight_equivalence_on_dense_data",
+    (IWLSTMRegressor, "lbfgs"): "check_sample_weight_equivalence_on_dense_data",
+    # The 10 features read as a univariate sequence, one full-batch step an epoch: R^2
+    # 0.31 (adam, 0.92 at lr=0.01), 0.01 (sgd, 0.11 at lr=1) after 200 steps; importance
+    # weights 0.47 under the check's alpha=0.01, a decoupled decay of 1% a step (1.00 at
+    # the default alpha=1e-4).
+    (IWLSTMRegressor, "importance_weights"): "check_regressors_train",
+    (IWLSTMRegressor, "adam"): "check_regressors_train",
+    (IWLSTMRegressor, "sgd"): "check_regressors_train",
+}
+PASSING_DEFAULTS = [est for est in DEFAULTS if (type(est), est.optimizer) not in BLOCKED_DEFAULTS]
+SLOW_DEFAULTS = [est for est in DEFAULTS if (type(est), est.optimizer) in BLOCKED_DEFAULTS]
 
 
 def _mlp(optimizer: str) -> IWMLPClassifier:
@@ -96,7 +123,19 @@ def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
-@pytest.mark.slow
-@parametrize_with_checks(DEFAULTS)
+@parametrize_with_checks(PASSING_DEFAULTS)
 def test_sklearn_compatible_defaults(estimator, check):
     check(estimator)
+
+
+@pytest.mark.slow
+@parametrize_with_checks(SLOW_DEFAULTS)
+def test_sklearn_compatible_blocked_defaults(estimator, check):
+    check(estimator)
+
+
+def test_defaults_cover_every_estimator_and_optimizer():
+    assert len(DEFAULTS) == 24 and len(PASSING_DEFAULTS) + len(SLOW_DEFAULTS) == 24
+    assert all(
+        (cls, name) in {(type(e), e.optimizer) for e in DEFAULTS} for cls, name in BLOCKED_DEFAULTS
+    )
