@@ -406,6 +406,11 @@ class IWLSTMRegressor(_LSTM, BaseIWRegressor):
         **BaseIWRegressor._parameter_constraints,
         **_LSTM._parameter_constraints,
     }
+    # Adam moves each weight by about lr a step, and data sets of up to 200 rows train one
+    # step an epoch: at 1e-3 scikit-learn's regression check data (10 features read as a
+    # sequence) reached R^2 0.31 in 200 epochs, at 0.01 0.92; on 1000 random-walk series
+    # of 30 steps (5 steps an epoch) held-out R^2 0.70 against 0.90.
+    _optimizer_defaults: dict = {"adam": {"lr": 0.01}}
 
     def __init__(
         self,
@@ -570,7 +575,8 @@ IWLSTMRegressor.__doc__ = f"""LSTM sequence regressor trained by gradient-based 
 The network of :class:`IWLSTMClassifier` with one linear output per target column,
 trained on the squared error (``r**2 / 2`` averaged over the targets) plus an L2
 penalty: forecasting the next value of a series from a window of its past, or any
-per-sequence quantity.
+per-sequence quantity. ``optimizer='adam'`` is ``Adam(lr=0.01)`` here (at 1e-3, 200
+one-step epochs leave the network underfitted).
 
 {_INPUTS_DOC}
 Parameters
