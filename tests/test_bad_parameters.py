@@ -35,14 +35,15 @@ ESTIMATOR_CLASSES = (
     IWLSTMRegressor,
 )
 # What optimizer__C=0.5 on each estimator's default name gives: the name's spec with the
-# estimator's own defaults (LSTM p=0.1, regressors C=0.1 and p=0.1), then C set.
+# estimator's own defaults (LSTM p=0.1 without the step check, regressors C=0.1 and
+# p=0.1), then C set.
 EXPECTED_C = {
     IWLogisticRegression: ImportanceWeights(C=0.5),
     IWMLPClassifier: ImportanceWeights(C=0.5),
-    IWLSTMClassifier: ImportanceWeights(p=0.1, C=0.5),
+    IWLSTMClassifier: ImportanceWeights(p=0.1, C=0.5, sufficient_decrease=0.0),
     IWLinearRegression: ImportanceWeights(C=0.5, p=0.1),
     IWMLPRegressor: ImportanceWeights(C=0.5, p=0.1),
-    IWLSTMRegressor: ImportanceWeights(C=0.5, p=0.1),
+    IWLSTMRegressor: ImportanceWeights(C=0.5, p=0.1, sufficient_decrease=0.0),
 }
 
 
@@ -74,7 +75,7 @@ def test_name_and_nested_parameter_in_one_call():
     est = IWLSTMClassifier(optimizer="adam").set_params(
         optimizer="importance_weights", optimizer__C=2.0
     )
-    assert _same(est.optimizer, ImportanceWeights(p=0.1, C=2.0))
+    assert _same(est.optimizer, ImportanceWeights(p=0.1, C=2.0, sufficient_decrease=0.0))
 
 
 def test_nested_schedule_parameter_on_names():
