@@ -41,6 +41,7 @@ from ..solvers._influence import (
     InfluenceAccumulator,
     estimate_obstacle,
     loo_margins,
+    loss_gradient_scale,
     margins,
     span_self_influence,
 )
@@ -324,8 +325,12 @@ class LeaveOneOutRecorder(Callback):
         if span[0] is not None and "estimate" not in self.failures_:
             try:
                 lr = torch.cat([torch.full_like(a, r) for a, r in zip(alphas, lr, strict=True)])
-                _, margin_per_loss = margins(torch.cat(output), torch.cat(target), net.criterion_)
-                self.influence_.update(index, alpha, torch.cat(span), lr, margin_per_loss)
+                output, target = torch.cat(output), torch.cat(target)
+                _, margin_per_loss = margins(output, target, net.criterion_)
+                pull, curvature = loss_gradient_scale(output, target, net.criterion_)
+                self.influence_.update(
+                    index, alpha, torch.cat(span), lr, margin_per_loss, pull, curvature
+                )
             except NUMERICAL_ERRORS as exc:
                 if not _is_numerical(exc):
                     raise

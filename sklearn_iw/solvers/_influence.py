@@ -11,24 +11,23 @@ the run without ``k``, from two pieces recorded by the run itself:
   ``lr a_k S_k^2``, with ``S_k^2 = 1 / (G_FF^-1)_kk`` for a free ``k`` (``0 < a_k < C_k``)
   and ``S_k^2 = G_kk - G_kF G_FF^-1 G_Fk`` for ``k`` at its bound. Converted to a margin
   change with ``dm/dE`` and summed over the steps (:class:`InfluenceAccumulator`).
-- **infinitesimal jackknife for early-stopped descent** (once, at the end,
-  :func:`loo_margins`): the run is read as gradient descent on ``sum_i s_i E_i`` with the
-  total pull ``s_i = sum_t lr a_i(t)``, stopped after unit time, which acts as a unit
-  ridge. With the Gauss-Newton Hessian along each sample's gradient,
-  ``H = I + sum_i s_i c_i g_i g_i^T``, the LOO margin shift is
-  ``s_k |dm/dE|_k h_k / (1 - s_k c_k h_k)`` with ``h_k = g_k^T H^-1 g_k``, computed in
-  sample space from the Gram matrix of the active samples (no parameter-space matrix).
+- **infinitesimal jackknife for early-stopped descent along the run** (once, at the end,
+  :func:`loo_margins`): the run is read as gradient descent on ``sum_i E_i`` in which
+  sample ``i`` pulled the outputs with the total gradient ``P_i = sum_t lr a_i |e_i(t)|``
+  (``e = dE/df``, at the weights of each step) and bent them with the total curvature
+  ``Q_i = sum_t lr a_i e^T L e / |e|^2`` (``L = d2E/df2``), stopped after unit time, which
+  acts as a unit ridge. With ``d_i`` the gradient of the output along ``e_i`` at the
+  final weights, ``H = I + sum_i Q_i d_i d_i^T`` and ``h_k = d_k^T H^-1 d_k``, removing ``k``
+  lowers its output along its loss gradient by ``P_k h_k / (1 - Q_k h_k)``
+  (Sherman-Morrison for the ``-k``), computed in sample space from the Gram matrix of the
+  ``d_i`` of the active samples (no parameter-space matrix). Summing each step's pull
+  keeps the jackknife from vanishing with the final gradients of a model that fits its
+  training set (a jackknife on the final gradients gave 0.000 on a memorising network
+  whose exact leave-one-out error was 0.139).
 
-The estimated LOO margin is ``m_k - min(span_k, jackknife_k)``, except in multiclass runs
-whose gradients vanished by the end (the training loss ended near zero): the jackknife
-scales with the final gradient of each sample and, with one curvature per sample along
-its gradient (exact for one output, an approximation for several), it collapsed on
-10-class digits while the LOO error was 7-13%; those runs use ``m_k - span_k``. A run
-counts as such when the median over the active samples of
-``rho_k = (sum_t lr a_k(t) |dE/dm|_t) / (s_k |dE/dm|_final)`` (the sample's run-average
-gradient scale, in margin units, over its final one) exceeds ``collapse_ratio`` (5). This
-switch was chosen after seeing the 10-class cases; binary runs whose gradients vanished
-(``rho`` up to 19 in the test matrix) keep the jackknife, which is right there.
+The estimated LOO margin is ``m_k - min(span_k, jackknife_k)``: the span term misses how
+the later steps pull a removed sample's effect back, the jackknife how the other samples of
+its steps take its pull over.
 
 Margins: binary problems (one output ``f``, targets 0/1) use ``m = s f`` with ``s = +-1``;
 multiclass ones ``m = f_y - max_{j != y} f_j``. ``dm/dE`` is
@@ -57,6 +56,7 @@ __all__ = [
     "InfluenceAccumulator",
     "LOOMargins",
     "loo_margins",
+    "loss_gradient_scale",
     "margins",
     "span_self_influence",
 ]
@@ -191,10 +191,12 @@ class InfluenceAccumulator:
         over the steps where ``k`` was active, each at its own step.
     pull : torch.Tensor
         ``(n,)`` ``s_k = sum_t lr a_k``: the total weight of ``k`` in the run.
-    grad_pull : torch.Tensor
-        ``(n,)`` ``sum_t lr a_k / |dm/dE|``: the pull in gradient units along the run
-        (``sum_t lr a_k |l'(m_k(t))|`` for binary problems). Compared with ``pull`` times the
-        final ``1 / |dm/dE|`` it tells whether the gradients vanished by the end.
+    output_pull : torch.Tensor
+        ``(n,)`` ``P_k = sum_t lr a_k |e_k(t)|``: the pull in output-gradient units, each
+        step at its own weights (``e = dE/df``).
+    curvature_pull : torch.Tensor
+        ``(n,)`` ``Q_k = sum_t lr a_k e^T L e / |e|^2`` (``L = d2E/df2``): the curvature of
+        the loss along its gradient, summed as the pull.
     ever_active : torch.Tensor
         ``(n,)`` whether ``a_k > 0`` at any step.
     """
@@ -202,7 +204,8 @@ class InfluenceAccumulator:
     def __init__(self, n_samples: int, dtype: torch.dtype, device: torch.device):
         self.span = torch.zeros(n_samples, dtype=dtype, device=device)
         self.pull = torch.zeros(n_samples, dtype=dtype, device=device)
-        self.grad_pull = torch.zeros(n_samples, dtype=dtype, device=device)
+        self.output_pull = torch.zeros(n_samples, dtype=dtype, device=device)
+        self.curvature_pull = torch.zeros(n_samples, dtype=dtype, device=device)
         self.ever_active = torch.zeros(n_samples, dtype=torch.bool, device=device)
 
     def update(
@@ -212,6 +215,8 @@ class InfluenceAccumulator:
         S2: torch.Tensor,
         lr: float | torch.Tensor,
         dm_dE: torch.Tensor,
+        gradient_norm: torch.Tensor,
+        curvature: torch.Tensor,
     ) -> None:
         """Add one step, or several steps' samples side by side.
 
@@ -227,13 +232,15 @@ class InfluenceAccumulator:
             Factor applied to the step, or ``(B,)`` the factor of each sample's step.
         dm_dE : torch.Tensor
             ``(B,)`` :func:`margins`' second output, at the weights before the step.
+        gradient_norm, curvature : torch.Tensor
+            ``(B,)`` :func:`loss_gradient_scale` at the weights before the step.
         """
         weight = alpha.to(self.span.dtype) * torch.as_tensor(lr, dtype=self.span.dtype)
         self.pull.index_add_(0, index, weight)
         slope = dm_dE.abs().to(self.span.dtype)
         self.span.index_add_(0, index, weight * S2.to(self.span.dtype) * slope)
-        inv = torch.where(slope > 0, 1.0 / torch.where(slope > 0, slope, 1.0), 0.0)
-        self.grad_pull.index_add_(0, index, weight * inv)
+        self.output_pull.index_add_(0, index, weight * gradient_norm.to(weight.dtype))
+        self.curvature_pull.index_add_(0, index, weight * curvature.to(weight.dtype))
         self.ever_active[index] |= alpha > 0
 
 
@@ -284,24 +291,6 @@ def _curvature_along_gradient(
     return torch.where(norm2 > 0, quad.clamp_min(0.0) / safe.square(), 0.0)
 
 
-def _gradients_vanished(
-    accumulator: InfluenceAccumulator, dm_dE: torch.Tensor, collapse_ratio: float
-) -> bool:
-    """Whether the median over the active samples of ``rho_k = grad_pull_k |dm/dE|_k / s_k``
-    (run-average gradient scale over the final one; ``dm/dE`` at the final weights) exceeds
-    ``collapse_ratio``."""
-    keep = accumulator.ever_active & (accumulator.pull > 0)
-    if not bool(keep.any()):
-        return False
-    work = torch.float64
-    rho = (
-        accumulator.grad_pull[keep].to(work)
-        * dm_dE[keep].abs().to(work)
-        / accumulator.pull[keep].to(work)
-    )
-    return float(rho.median()) > collapse_ratio
-
-
 _MULTILABEL = "multilabel targets have no margin"
 _NO_CURVATURE = (
     "the loss has no curvature at the active samples (a piecewise-linear loss such as "
@@ -314,18 +303,62 @@ def _outputs(module: nn.Module, X: torch.Tensor) -> torch.Tensor:
     return torch.cat([module(chunk) for chunk in X.split(8192)])
 
 
-def _jackknife_weights(
+def loss_gradient_scale(
     output: torch.Tensor,
     target: torch.Tensor,
     per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    accumulator: InfluenceAccumulator,
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Float64 ``(s, w = s c)`` of the active samples (outputs and targets given for
-    them), or ``None`` where the loss has no curvature at any of them."""
-    curvature = _curvature_along_gradient(output, target, per_sample_loss)
-    s = accumulator.pull[accumulator.ever_active].to(torch.float64)
-    w = s * curvature.to(torch.float64)
-    return (s, w) if bool((w > 0).any()) else None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample, ``|e|`` and ``e^T L e / |e|^2`` with ``e = dE/df`` and ``L = d2E/df2``:
+    the loss gradient's size and the loss curvature along it (``|l'(m)|`` and ``l''(m)``
+    for one output), in the dtype of ``output``.
+
+    Parameters
+    ----------
+    output : torch.Tensor
+        ``(n, K)`` network outputs.
+    target : torch.Tensor
+        ``(n,)`` targets.
+    per_sample_loss : callable
+        ``per_sample_loss(output, target)`` returns the ``(n,)`` losses.
+
+    Returns
+    -------
+    gradient_norm, curvature : torch.Tensor
+        ``(n,)`` each; ``0`` where the loss has no gradient.
+    """
+    with torch.enable_grad():
+        out = output.detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(per_sample_loss(out, target).sum(), out)
+    norm2 = grad.square().sum(dim=1)
+    curvature = _curvature_along_gradient(output, target, per_sample_loss) * norm2
+    return norm2.sqrt(), curvature
+
+
+def _gradient_direction(
+    output: torch.Tensor,
+    target: torch.Tensor,
+    per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample, the unit loss gradient ``e / |e|`` in output space (where ``e = 0``,
+    the direction that lowers the margin) and the margin's change per unit output move
+    along it, ``|<dm/df, e / |e|>|``."""
+    with torch.enable_grad():
+        out = output.detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(per_sample_loss(out, target).sum(), out)
+    if output.shape[1] == 1:
+        lowers_margin = (1.0 - 2.0 * target.to(output.dtype))[:, None]
+    else:
+        rival = output.scatter(1, target[:, None], float("-inf")).argmax(dim=1)
+        lowers_margin = torch.zeros_like(output)
+        lowers_margin.scatter_(1, target[:, None], -(0.5**0.5))
+        lowers_margin.scatter_(1, rival[:, None], 0.5**0.5)
+    norm = grad.square().sum(dim=1, keepdim=True).sqrt()
+    direction = torch.where(norm > 0, grad / torch.where(norm > 0, norm, 1.0), lowers_margin)
+    if output.shape[1] == 1:
+        return direction, torch.ones_like(norm[:, 0])
+    rival = output.scatter(1, target[:, None], float("-inf")).argmax(dim=1)
+    along = direction.gather(1, target[:, None])[:, 0] - direction.gather(1, rival[:, None])[:, 0]
+    return direction, along.abs()
 
 
 @torch.no_grad()
@@ -357,9 +390,8 @@ def estimate_obstacle(
     active = torch.nonzero(accumulator.ever_active).flatten()
     if not active.numel():
         return None
-    outputs, targets = _outputs(module, X.index_select(0, active)), target.index_select(0, active)
-    weights = _jackknife_weights(outputs, targets, per_sample_loss, accumulator)
-    return _NO_CURVATURE if weights is None else None
+    curved = accumulator.curvature_pull.index_select(0, active) > 0
+    return None if bool(curved.any()) else _NO_CURVATURE
 
 
 @torch.no_grad()
@@ -370,29 +402,21 @@ def loo_margins(
     target: torch.Tensor,
     accumulator: InfluenceAccumulator,
     ridge: float = 1.0,
-    collapse_ratio: float = 5.0,
 ) -> LOOMargins:
     """Estimated leave-one-out margins at the end of training.
 
     The estimated LOO margin of an active sample ``k`` is ``m_k - min(c_k, a_k)`` with
     ``c_k`` the accumulated span self-influence (``accumulator.span``) and ``a_k`` the
-    early-stopping jackknife: the run is read as descent on ``sum_i s_i E_i`` (``s_i``
-    the total pull, ``accumulator.pull``) stopped at unit time, i.e. with a unit ridge;
-    with the Gauss-Newton Hessian taken along each sample's own gradient,
-    ``H = ridge I + sum_i s_i c_i g_i g_i^T`` (``c_i`` :func:`_curvature_along_gradient`),
+    jackknife of early-stopped descent along the run: with ``P`` and ``Q`` the pulls of
+    ``accumulator`` (``output_pull``, ``curvature_pull``), ``d_i`` the gradient of the
+    output along ``e_i = dE/df`` at the final weights, ``H = ridge I + sum_i Q_i d_i d_i^T``,
 
-        a_k = s_k |dm/dE|_k h_k / (1 - s_k c_k h_k),   h_k = g_k^T H^-1 g_k,
+        a_k = |<dm/df, e_k / |e_k|>| P_k h_k / (1 - Q_k h_k),   h_k = d_k^T H^-1 d_k,
 
-    (Sherman-Morrison for the ``-k``), and ``h`` comes from the Gram matrix ``G`` of the
-    active samples' gradients at the final weights (Woodbury):
-    ``h = diag(G) - diag(G W^1/2 (ridge I + W^1/2 G W^1/2)^-1 W^1/2 G)``, ``W = diag(s c)``.
+    and ``h`` comes from the Gram matrix ``D`` of the active samples' ``d_i`` (Woodbury):
+    ``h = diag(D) - diag(D W^1/2 (ridge I + W^1/2 D W^1/2)^-1 W^1/2 D)``, ``W = diag(Q)``.
     One Gram matrix of the active samples and one Cholesky factor of its size: no
     parameter-space matrix. Never-active samples keep their final margin (exact).
-
-    In multiclass runs whose gradients vanished by the end (median over the active samples of
-    ``rho_k = grad_pull_k |dm/dE|_k / s_k`` above ``collapse_ratio``, ``|dm/dE|`` at the
-    final weights), ``a_k`` collapses with the final gradients while the model still
-    depends on ``k`` through the earlier steps; the estimate is then ``m_k - c_k``.
 
     Parameters
     ----------
@@ -405,21 +429,19 @@ def loo_margins(
     accumulator : InfluenceAccumulator
         The sums over the run's steps.
     ridge : float, default=1.0
-        Ridge of the jackknife's Hessian in units of the total pull (1: the ridge that
+        Ridge of the jackknife's Hessian in units of the pulls (1: the ridge that
         early-stopped descent acts as).
-    collapse_ratio : float, default=5.0
-        Median ratio of the run-average gradient scale to the final one above which the
-        jackknife is not used (span term only).
 
     Returns
     -------
     LOOMargins
-        All NaN, with a reason, for multilabel targets and where the loss has no
-        curvature at any active sample (piecewise-linear losses such as 'hinge'): there
-        the jackknife is undefined and the span term alone overestimates.
+        All NaN, with a reason, for multilabel targets and where the loss had no
+        curvature at any active sample (piecewise-linear losses such as 'hinge'): the
+        jackknife's Hessian is then the ridge alone, untested against exact
+        leave-one-out.
     """
     output = _outputs(module, X)
-    m, dm_dE = margins(output, target, per_sample_loss)
+    m, _ = margins(output, target, per_sample_loss)
     nan = torch.full_like(m, float("nan"))
     if target.ndim > 1:
         return LOOMargins(nan, m, nan.clone(), _MULTILABEL)
@@ -427,29 +449,33 @@ def loo_margins(
     active = torch.nonzero(accumulator.ever_active).flatten()
     shift = torch.zeros(m.shape[0], dtype=work, device=m.device)
     if active.numel():
-        ta = target.index_select(0, active)
-        oa = output.index_select(0, active)
-        weights = _jackknife_weights(oa, ta, per_sample_loss, accumulator)
-        if weights is None:
+        Q = accumulator.curvature_pull.index_select(0, active).to(work).clamp_min(0.0)
+        if not bool((Q > 0).any()):
             return LOOMargins(nan, m, nan.clone(), _NO_CURVATURE)
-        s, w = weights
+        direction, along = _gradient_direction(
+            output.index_select(0, active), target.index_select(0, active), per_sample_loss
+        )
         with torch.enable_grad():
-            G, _ = per_sample_gram(module, per_sample_loss, X.index_select(0, active), ta)
-        G = G.detach().to(work)
-        root = w.sqrt()
-        R = root[:, None] * G
-        inner = root[:, None] * R.T + ridge * torch.eye(G.shape[0], dtype=work, device=G.device)
+            D, _ = per_sample_gram(
+                module, _output_along, X.index_select(0, active), direction.detach()
+            )
+        D = D.detach().to(work)
+        root = Q.sqrt()
+        R = root[:, None] * D
+        inner = root[:, None] * R.T + ridge * torch.eye(D.shape[0], dtype=work, device=D.device)
         L = torch.linalg.cholesky(inner)
         V = torch.linalg.solve_triangular(L, R, upper=False)
-        h = (G.diagonal() - V.square().sum(dim=0)).clamp_min(0.0) / ridge
-        denom = (1.0 - w * h).clamp_min(torch.finfo(work).eps)
-        shift[active] = s * dm_dE.index_select(0, active).abs().to(work) * h / denom
+        h = (D.diagonal() - V.square().sum(dim=0)).clamp_min(0.0) / ridge
+        denom = (1.0 - Q * h).clamp_min(torch.finfo(work).eps)
+        P = accumulator.output_pull.index_select(0, active).to(work)
+        shift[active] = along.to(work) * P * h / denom
     shift = shift.to(m.dtype)
-    span = accumulator.span.to(m.dtype)
-    multiclass = output.shape[1] > 1
-    if multiclass and _gradients_vanished(accumulator, dm_dE, collapse_ratio):
-        drop = span
-    else:
-        drop = torch.minimum(span, shift)
+    drop = torch.minimum(accumulator.span.to(m.dtype), shift)
     est = torch.where(accumulator.ever_active, m - drop, m)
     return LOOMargins(est, m, shift, None)
+
+
+def _output_along(output: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """Per sample, the output's component along a fixed direction (the "loss" whose
+    per-sample gradients are the jackknife's ``d_i``)."""
+    return (output * direction).sum(dim=1)
