@@ -199,3 +199,41 @@ def test_never_active_samples_are_exact_and_the_estimate_counts_the_influence():
         warnings.simplefilter("error")
         estimate = fitted.loo_estimate_
     assert estimate == np.mean(margin - fitted.loo_influence_ < 0)
+
+
+@pytest.mark.parametrize("name", ["moons-lr-log-full", "digits4-lr-log-full"])
+def test_loo_outputs_are_exact_for_never_active_samples(name):
+    """``loo_decision_function_`` equals the exact leave-one-out decision values (the
+    replay, equal to brute-force refits) on samples never active, and its errors are
+    ``loo_estimate_`` everywhere."""
+    spec = SPECS[name]
+    X, y = make_data(spec[0], spec[1])
+    exact = leave_one_out(make_estimator(spec), X, y)
+    fitted = exact.estimator
+    decision = fitted.loo_decision_function_
+    never = fitted.activation_epoch_ < 0
+    assert never.any() and (~never).any()
+    np.testing.assert_allclose(decision[never], exact.decision[never], rtol=0, atol=1e-9)
+    assert not np.allclose(decision[~never], fitted.decision_function(X)[~never])
+    if decision.ndim == 1:
+        predicted = fitted.classes_[(decision > 0).astype(int)]
+    else:
+        predicted = fitted.classes_[decision.argmax(axis=1)]
+    assert np.mean(predicted != y) == pytest.approx(fitted.loo_estimate_)
+    proba = fitted.loo_predict_proba_
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba.argmax(axis=1), fitted.classes_.searchsorted(predicted))
+
+
+def test_loo_outputs_are_nan_where_the_estimate_is():
+    spec = HINGE_SPECS["iris-lr-hinge-full"]
+    X, y = make_data(spec[0], spec[1])
+    fitted = make_estimator(spec).fit(X, y)
+    with pytest.warns(UserWarning, match="loo_estimate_ is NaN: the loss has no curvature"):
+        decision = fitted.loo_decision_function_
+    assert decision.shape == (len(y), 3) and np.isnan(decision).all()
+    with pytest.raises(AttributeError, match="needs probabilities"):
+        fitted.loo_predict_proba_
+    adam = IWLogisticRegression(optimizer="adam", max_iter=5).fit(X, y)
+    with pytest.raises(AttributeError, match="importance_weights"):
+        adam.loo_decision_function_

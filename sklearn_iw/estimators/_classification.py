@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -12,9 +13,11 @@ from sklearn.utils import compute_class_weight
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import BaseIWEstimator, attributes_doc
+from ._loo import nan_with_reason
 from ._losses import PROBA_LOSSES, ClassificationLoss
 
 _CLASS_WEIGHT_DOC = """\
@@ -43,6 +46,13 @@ loo_influence_ : ndarray of shape (n_train,)
     With importance weights: the estimated change of each training sample's margin
     when it is left out (0 for samples never active, whose leave-one-out prediction is
     exactly the fit's); ``loo_estimate_`` counts the samples it moves across zero.
+loo_decision_function_ : ndarray of shape (n_train,) or (n_train, n_classes)
+    With importance weights: each training sample's decision values from the model
+    trained without it, exact for samples never active and estimated for the others
+    (the margin lowered by ``loo_influence_``), for any metric on leave-one-out outputs.
+loo_predict_proba_ : ndarray of shape (n_train, n_classes)
+    With importance weights and a loss with probabilities: the probabilities of
+    ``loo_decision_function_``.
 """
 
 
@@ -203,6 +213,44 @@ class BaseIWClassifier(ClassifierMixin, BaseIWEstimator):
     def _decision(self, output: torch.Tensor) -> np.ndarray:
         """Decision values of module outputs."""
         return self.net_.criterion_.decision(output).cpu().numpy()
+
+    @property
+    def loo_decision_function_(self) -> np.ndarray:
+        """Estimated leave-one-out decision values of the training samples, in
+        :meth:`decision_function`'s layout: each sample's value from the model trained
+        without it, exact for samples never active, an *estimate* for the others (the
+        true class's output lowered by ``loo_influence_``; ``loo_estimate_`` is their error
+        rate). NaN, with a warning, where ``loo_estimate_`` is NaN."""
+        return self._loo_outputs_as(self.net_.criterion_.decision)
+
+    @property
+    def loo_predict_proba_(self) -> np.ndarray:
+        """Estimated leave-one-out class probabilities of the training samples (the
+        probabilities of ``loo_decision_function_``, in :meth:`predict_proba`'s layout;
+        for 'log_loss' and 'modified_huber'). NaN, with a warning, where
+        ``loo_estimate_`` is NaN."""
+        check_is_fitted(self)
+        if not self._has_proba():
+            raise AttributeError(
+                f"loo_predict_proba_ needs probabilities: loss={self._loss_name()!r} has none."
+            )
+        return self._loo_outputs_as(self.net_.criterion_.proba)
+
+    def _loo_outputs_as(self, view) -> np.ndarray:
+        """``view`` of the estimated leave-one-out outputs, or of NaN outputs with the
+        estimate's warning."""
+        check_is_fitted(self)
+        if not hasattr(self, "_loo_influence"):
+            raise AttributeError(
+                "leave-one-out outputs are estimated for optimizer='importance_weights' only."
+            )
+        self._settle_estimate()
+        outputs = self._loo_outputs
+        if outputs is None or self.loo_reason_["estimate"] is not None:
+            nan_with_reason(self, "estimate", math.nan)
+            n_outputs = 1 if self.task_ == "binary" else len(self.classes_)
+            outputs = torch.full((len(self._loo_influence), n_outputs), math.nan)
+        return view(outputs).numpy()
 
     @staticmethod
     def _error(predictions: np.ndarray, y: np.ndarray) -> float:

@@ -463,6 +463,7 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
     estimator.support_ = np.flatnonzero(estimator.activation_epoch_ >= 0)
     estimator._loo_influence = np.zeros(len(train))
     estimator._loo_estimate = math.nan
+    estimator._loo_outputs = None
     if net.criterion_.task not in _BOUND_TASKS:
         estimator.loo_bound_curve_ = []
         for quantity in ("bound", "estimate"):
@@ -498,7 +499,8 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
 
 
 def settle_estimate(estimator) -> None:
-    """Compute ``loo_estimate_`` and ``loo_influence_`` of the last fit if still pending.
+    """Compute ``loo_estimate_``, ``loo_influence_`` and the estimated leave-one-out
+    outputs of the last fit if still pending.
 
     Where the computation raises a numerical error (:data:`NUMERICAL_ERRORS`: the
     factorisation of an ill-conditioned jackknife matrix under extreme class weights,
@@ -531,6 +533,7 @@ def settle_estimate(estimator) -> None:
         return
     estimator._loo_influence = (estimate.final - estimate.margins).cpu().numpy()
     estimator._loo_estimate = float((estimate.margins < 0).double().mean())
+    estimator._loo_outputs = estimate.outputs.cpu()
 
 
 def nan_with_reason(estimator, quantity: str, value: float) -> float:

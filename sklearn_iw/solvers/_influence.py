@@ -259,12 +259,17 @@ class LOOMargins(NamedTuple):
         sample (0 for the others).
     reason : str or None
         Why there is no estimate, or None.
+    outputs : torch.Tensor or None
+        ``(n, K)`` estimated LOO outputs: the final ones with the true class's output
+        (binary: the signed output) lowered by the margin's estimated drop; None when
+        ``reason`` is set.
     """
 
     margins: torch.Tensor
     final: torch.Tensor
     ij_shift: torch.Tensor
     reason: str | None
+    outputs: torch.Tensor | None = None
 
 
 def _curvature_along_gradient(
@@ -471,8 +476,20 @@ def loo_margins(
         shift[active] = along.to(work) * P * h / denom
     shift = shift.to(m.dtype)
     drop = torch.minimum(accumulator.span.to(m.dtype), shift)
-    est = torch.where(accumulator.ever_active, m - drop, m)
-    return LOOMargins(est, m, shift, None)
+    drop = torch.where(accumulator.ever_active, drop, 0.0)
+    return LOOMargins(m - drop, m, shift, None, _lower_margins(output, target, drop))
+
+
+def _lower_margins(output: torch.Tensor, target: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+    """``output`` with each sample's margin lowered by ``drop`` through its true class's
+    output (binary: the output moves towards the other class)."""
+    lowered = output.detach().clone()
+    if output.shape[1] == 1:
+        sign = 2.0 * target.to(output.dtype) - 1.0
+        lowered[:, 0] -= sign * drop
+    else:
+        lowered.scatter_add_(1, target[:, None], -drop[:, None])
+    return lowered
 
 
 def _output_along(output: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
