@@ -6,11 +6,12 @@ sides train in float64 on float64 input (scikit-learn's MLP keeps the input dtyp
 does sklearn-iw); float32 rows show the cost of double precision. Prints one table per
 task with the ratio to its anchor measured in the same run.
 
-Usage: python benchmarks/bench_fit.py [--repeats 3] [--threads N]
+Usage: python benchmarks/bench_fit.py [--repeats 3] [--threads both|1|default]
 
-``--threads N`` limits both sides: torch's intra-op threads and, through threadpoolctl, the
-BLAS threads that scikit-learn's MLP runs on (otherwise the anchor alone would use every
-core).
+``--threads`` (``_threads.py``): each figure pinned to one thread (``1``: torch's intra-op
+threads and, through threadpoolctl, the BLAS threads that scikit-learn's MLP runs on, so
+that the anchor does not use every core alone), at the libraries' defaults, or both side
+by side (the default), each ratio taken against the anchor under the same setting.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ import time
 import warnings
 
 import numpy as np
-import torch
+from _threads import add_threads_argument, describe, each, selected
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
-from threadpoolctl import threadpool_limits
 
 from sklearn_iw import IWMLPClassifier, IWMLPRegressor
 
@@ -47,11 +47,10 @@ def median_fit_seconds(make_estimator, X, y, repeats: int) -> tuple[float, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch and BLAS threads")
+    add_threads_argument(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)
+    settings = selected(args.threads)
+    print(describe(settings))
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     X, y = make_classification(n_samples=20000, n_features=50, n_informative=20, random_state=0)
     X_r, y_r = make_regression(n_samples=20000, n_features=50, noise=10.0, random_state=0)
@@ -60,12 +59,14 @@ def main() -> None:
         ("make_classification", MLPClassifier, IWMLPClassifier, X, y, "train acc"),
         ("make_regression", MLPRegressor, IWMLPRegressor, X_r, y_r, "train R^2"),
     ]:
-        table(task, anchor_class, ours_class, data, target, score, args.repeats)
+        table(task, anchor_class, ours_class, data, target, score, args.repeats, settings)
 
 
-def table(task, anchor_class, ours_class, X, y, score_name: str, repeats: int) -> None:
+def table(
+    task, anchor_class, ours_class, X, y, score_name: str, repeats: int, settings: tuple[str, ...]
+) -> None:
     """Print the fit times of scikit-learn's MLP (the anchor) and ours, float64 and
-    float32, with their ratios to the anchor."""
+    float32, with their ratios to the anchor, under each thread setting."""
     common = dict(hidden_layer_sizes=(100,), batch_size=200, max_iter=EPOCHS, random_state=0)
     # No stopping before the last epoch: every fit runs the same number of epochs.
     steady = dict(tol=0.0, n_iter_no_change=EPOCHS + 1)
@@ -83,14 +84,19 @@ def table(task, anchor_class, ours_class, X, y, score_name: str, repeats: int) -
     ]
     print(
         f"\n{task}(20000, 50), hidden (100,), adam, batch 200, {EPOCHS} epochs, "
-        f"median of {repeats}, torch threads {torch.get_num_threads()}"
+        f"median of {repeats}; fit s and ratio to the anchor at threads {', '.join(settings)}"
     )
-    print(f"{'model':<32} {'fit s':>8} {'ratio':>7} {score_name:>10}")
+    columns = "".join(f" {'fit s ' + s:>14} {'ratio ' + s:>13}" for s in settings)
+    print(f"{'model':<32}{columns} {score_name:>10}")
     anchor_seconds = None
     for name, factory, data in rows:
-        seconds, score = median_fit_seconds(factory, data, y, repeats)
+        results = each(settings, lambda f=factory, d=data: median_fit_seconds(f, d, y, repeats))
+        seconds = {setting: result[0] for setting, result in results.items()}
         anchor_seconds = anchor_seconds or seconds
-        print(f"{name:<32} {seconds:>8.3f} {seconds / anchor_seconds:>7.2f} {score:>10.3f}")
+        cells = "".join(
+            f" {seconds[s]:>14.3f} {seconds[s] / anchor_seconds[s]:>13.2f}" for s in settings
+        )
+        print(f"{name:<32}{cells} {results[settings[0]][1]:>10.3f}")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,11 @@ b. Epoch time of IWMLPClassifier with importance weights against Adam (the ancho
 
 Time to accuracy, once section c here, is ``bench_time_to_accuracy.py``.
 
-Run with ``python benchmarks/bench_iw.py [--device cpu|cuda]`` (``PYTHONPATH=.`` if the
-package is not installed).
+Run with ``python benchmarks/bench_iw.py [--device cpu|cuda] [--threads both|1|default]``
+(``PYTHONPATH=.`` if the package is not installed). ``--threads`` (``_threads.py``): every
+time pinned to one thread (torch and numpy/scipy's BLAS, where the small-problem QP path
+and the span self-influence run), at the libraries' defaults, or both (the default), in
+adjacent rows.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _threads import add_threads_argument, describe, each, selected
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
@@ -100,7 +103,10 @@ def _cross_entropy(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def section_gram(
-    device: torch.device, repeats: int, batch_sizes: Sequence[int] = (100, 500, 2000)
+    device: torch.device,
+    repeats: int,
+    settings: tuple[str, ...],
+    batch_sizes: Sequence[int] = (100, 500, 2000),
 ) -> None:
     """(a) Gram matrix of per-sample gradients: hook fast path versus ``torch.func``."""
     torch.manual_seed(0)
@@ -113,7 +119,7 @@ def section_gram(
     )
     print("    peak = torch tensor bytes live at the peak of the call, above the baseline.")
     header = (
-        f"{'B':>6} {'fast ms':>9} {'func ms':>9} {'speed-up':>9} "
+        f"{'B':>6} {'threads':>7} {'fast ms':>9} {'func ms':>9} {'speed-up':>9} "
         f"{'fast MiB':>9} {'func MiB':>9} {'mem ratio':>9} {'rel err':>9}"
     )
     print(header)
@@ -129,15 +135,21 @@ def section_gram(
 
         reference = func()
         rel_err = ((fast() - reference).abs().max() / reference.abs().max()).item()
-        t_fast = median_time(fast, device, repeats)
-        t_func = median_time(func, device, repeats)
+        times = each(
+            settings,
+            lambda fast=fast, func=func: (
+                median_time(fast, device, repeats),
+                median_time(func, device, repeats),
+            ),
+        )
         m_fast = peak_memory(fast, device)
         m_func = peak_memory(func, device)
-        print(
-            f"{batch_size:>6} {1e3 * t_fast:>9.2f} {1e3 * t_func:>9.2f} {t_func / t_fast:>8.1f}x "
-            f"{m_fast / 2**20:>9.2f} {m_func / 2**20:>9.2f} {m_func / m_fast:>8.1f}x "
-            f"{rel_err:>9.1e}"
-        )
+        for setting, (t_fast, t_func) in times.items():
+            print(
+                f"{batch_size:>6} {setting:>7} {1e3 * t_fast:>9.2f} {1e3 * t_func:>9.2f} "
+                f"{t_func / t_fast:>8.1f}x {m_fast / 2**20:>9.2f} {m_func / 2**20:>9.2f} "
+                f"{m_func / m_fast:>8.1f}x {rel_err:>9.1e}"
+            )
     print()
 
 
@@ -161,7 +173,7 @@ def _fixed_epochs(optimizer: str, epochs: int, device: torch.device, **params) -
     )
 
 
-def section_epoch_time(device: torch.device, repeats: int) -> None:
+def section_epoch_time(device: torch.device, repeats: int, settings: tuple[str, ...]) -> None:
     """b. Seconds per epoch of importance weights against Adam, same model and batches.
 
     The marginal cost of an epoch, (time of 6 epochs - time of 2 epochs) / 4 with the best
@@ -174,12 +186,11 @@ def section_epoch_time(device: torch.device, repeats: int) -> None:
         f"\n(b) epoch time, MLP 64-100-10 on digits ({len(X_train)} training samples), "
         f"float32, (6 epochs - 2 epochs) / 4, best of {n_timed}"
     )
-    print(f"{'batch':>6} {'adam s/epoch':>13} {'IW s/epoch':>11} {'ratio':>6}")
+    print(f"{'batch':>6} {'threads':>7} {'adam s/epoch':>13} {'IW s/epoch':>11} {'ratio':>6}")
     for batch in (32, 100, 200, 500):
-        per_epoch = {}
-        for optimizer in ("adam", "importance_weights"):
 
-            def fit(epochs, optimizer=optimizer, batch=batch):
+        def epoch_seconds(optimizer: str, batch: int = batch) -> float:
+            def fit(epochs: int) -> float:
                 estimator = _fixed_epochs(
                     optimizer, epochs, device, hidden_layer_sizes=(100,), batch_size=batch
                 )
@@ -192,15 +203,23 @@ def section_epoch_time(device: torch.device, repeats: int) -> None:
             fit(1)  # warm up
             short = min(fit(2) for _ in range(n_timed))
             long = min(fit(6) for _ in range(n_timed))
-            per_epoch[optimizer] = (long - short) / 4
-        ratio = per_epoch["importance_weights"] / per_epoch["adam"]
-        print(
-            f"{batch:>6} {per_epoch['adam']:>13.4f} {per_epoch['importance_weights']:>11.4f} "
-            f"{ratio:>6.2f}"
+            return (long - short) / 4
+
+        per_setting = each(
+            settings,
+            lambda epoch_seconds=epoch_seconds: {
+                optimizer: epoch_seconds(optimizer) for optimizer in ("adam", "importance_weights")
+            },
         )
+        for setting, per_epoch in per_setting.items():
+            ratio = per_epoch["importance_weights"] / per_epoch["adam"]
+            print(
+                f"{batch:>6} {setting:>7} {per_epoch['adam']:>13.4f} "
+                f"{per_epoch['importance_weights']:>11.4f} {ratio:>6.2f}"
+            )
 
 
-SECTIONS: dict[str, Callable[[torch.device, int], None]] = {
+SECTIONS: dict[str, Callable[[torch.device, int, tuple[str, ...]], None]] = {
     "a": section_gram,
     "b": section_epoch_time,
 }
@@ -211,26 +230,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--repeats", type=int, default=15, help="timed calls per case")
-    parser.add_argument(
-        "--threads", type=int, help="torch and BLAS threads (default: the libraries')"
-    )
+    add_threads_argument(parser)
     parser.add_argument(
         "--sections", default="".join(SECTIONS), help="letters of the sections to run"
     )
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda requested but CUDA is not available")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        # numpy/scipy's BLAS too: the small-problem QP path and the span self-influence
-        # run there (OpenBLAS threads its 100x100 products).
-        threadpool_limits(args.threads)
+    settings = selected(args.threads)
     device = torch.device(args.device)
     # Sections b and c cap the epochs on purpose.
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"torch {torch.__version__}; {describe(settings)}")
     for letter in args.sections:
-        SECTIONS[letter](device, args.repeats)
+        SECTIONS[letter](device, args.repeats, settings)
 
 
 if __name__ == "__main__":

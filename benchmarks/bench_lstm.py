@@ -18,8 +18,10 @@
     1000: the marginal cost of an epoch, (time of 6 epochs - time of 2 epochs) / 4, best
     of 3.
 
-Run ``python benchmarks/bench_lstm.py --threads 1`` on an idle machine; ``--quick``
-shortens (a) to a one-minute budget and lengths 100 and 300.
+Run ``python benchmarks/bench_lstm.py`` on an idle machine; ``--quick`` shortens (a) to
+a one-minute budget and lengths 100 and 300. ``--threads`` (``_threads.py``): every
+figure pinned to one thread (torch and BLAS), at the libraries' defaults, or both (the
+default), the two settings of a row in adjacent rows.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from functools import partial
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _threads import add_threads_argument, describe, each, selected
 from skorch import NeuralNetClassifier
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -50,50 +53,53 @@ OPTIMIZERS = {
 }
 
 
-def latching(budget: float, lengths: list[int], names: list[str]) -> list[dict]:
-    rows = []
+def latching(
+    budget: float, lengths: list[int], names: list[str], settings: tuple[str, ...]
+) -> None:
+    """Print, for each optimizer and thread setting, the lengths solved in order until the
+    first failure under that setting."""
     for name in names:
-        make_optimizer = OPTIMIZERS[name]
+        failed: set[str] = set()
         for seq_len in lengths:
-            X, y = make_latching(900, seq_len, noise=0.1, random_state=0)
-            X = X.astype(np.float32)
-            X_train, y_train, X_test, y_test = X[:500], y[:500], X[500:], y[500:]
-            clf = IWLSTMClassifier(
-                hidden_size=16,
-                # The forget gates keep about 1/e of the cell over seq_len steps at start.
-                forget_bias=max(3.0, math.log(seq_len)),
-                batch_size=50,
-                max_iter=1,
-                warm_start=True,
-                optimizer=make_optimizer(),
-                random_state=0,
-            )
-            start, accuracy, epochs = time.perf_counter(), 0.0, 0
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                while time.perf_counter() - start < budget and accuracy < 0.95:
-                    clf.fit(X_train, y_train)
-                    epochs += 1
-                    accuracy = clf.score(X_test, y_test)
-            seconds = time.perf_counter() - start
-            rows.append(
-                {
-                    "optimizer": name,
-                    "seq_len": seq_len,
-                    "solved": accuracy >= 0.95,
-                    "accuracy": accuracy,
-                    "epochs": epochs,
-                    "seconds": seconds,
-                }
-            )
-            print(
-                f"| {name} | {seq_len} | {'yes' if accuracy >= 0.95 else 'no'} | "
-                f"{accuracy:.3f} | {epochs} | {seconds:.0f} |",
-                flush=True,
-            )
-            if accuracy < 0.95:
+            live = tuple(setting for setting in settings if setting not in failed)
+            if not live:
                 break
-    return rows
+            for setting, (accuracy, epochs, seconds) in each(
+                live, partial(_solve_latching, name, seq_len, budget)
+            ).items():
+                print(
+                    f"| {name} | {seq_len} | {setting} | {'yes' if accuracy >= 0.95 else 'no'} | "
+                    f"{accuracy:.3f} | {epochs} | {seconds:.0f} |",
+                    flush=True,
+                )
+                if accuracy < 0.95:
+                    failed.add(setting)
+
+
+def _solve_latching(name: str, seq_len: int, budget: float) -> tuple[float, int, float]:
+    """Train epoch by epoch until 95% test accuracy or the budget; return the accuracy,
+    the epochs and the seconds."""
+    X, y = make_latching(900, seq_len, noise=0.1, random_state=0)
+    X = X.astype(np.float32)
+    X_train, y_train, X_test, y_test = X[:500], y[:500], X[500:], y[500:]
+    clf = IWLSTMClassifier(
+        hidden_size=16,
+        # The forget gates keep about 1/e of the cell over seq_len steps at start.
+        forget_bias=max(3.0, math.log(seq_len)),
+        batch_size=50,
+        max_iter=1,
+        warm_start=True,
+        optimizer=OPTIMIZERS[name](),
+        random_state=0,
+    )
+    start, accuracy, epochs = time.perf_counter(), 0.0, 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        while time.perf_counter() - start < budget and accuracy < 0.95:
+            clf.fit(X_train, y_train)
+            epochs += 1
+            accuracy = clf.score(X_test, y_test)
+    return accuracy, epochs, time.perf_counter() - start
 
 
 class _StockLSTM(nn.Module):
@@ -223,55 +229,64 @@ def epoch_time(repeats: int, steps: int) -> list[tuple[str, float]]:
     return results
 
 
-def _print_ratios(results: list[tuple[str, float]], what: str, unit: str, anchor: str) -> None:
-    """A markdown table of ``(name, seconds)`` rows with the ratio to the first row."""
-    first = results[0][1]
-    print(f"| {what} | {unit} | ratio to {anchor} |")
-    print("|---|---|---|")
-    for name, seconds in results:
-        print(f"| {name} | {seconds:.3f} | {seconds / first:.2f} |")
+def _print_ratios(
+    per_setting: dict[str, list[tuple[str, float]]], what: str, unit: str, anchor: str
+) -> None:
+    """A markdown table of ``(name, seconds)`` rows, the thread settings of each name in
+    adjacent rows, with the ratio to the first row of the same setting."""
+    print(f"| {what} | threads | {unit} | ratio to {anchor} |")
+    print("|---|---|---|---|")
+    names = [name for name, _ in next(iter(per_setting.values()))]
+    for i, name in enumerate(names):
+        for setting, results in per_setting.items():
+            seconds, first = results[i][1], results[0][1]
+            print(f"| {name} | {setting} | {seconds:.3f} | {seconds / first:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None)
+    add_threads_argument(parser)
     parser.add_argument("--budget", type=float, default=600.0, help="seconds per fit in (a)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sections", default="abcd")
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="of (a)")
     parser.add_argument("--lengths", default="100,300,1000,3000,10000", help="of (a)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    settings = selected(args.threads)
     lengths = [100, 300] if args.quick else [int(n) for n in args.lengths.split(",")]
     budget = 60.0 if args.quick else args.budget
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print(f"torch {torch.__version__}; {describe(settings)}\n")
     if "a" in args.sections:
         print(f"(a) latching, noise 0.1, budget {budget:.0f} s per fit")
-        print("| optimizer | seq_len | solved | test accuracy | epochs | seconds |")
-        print("|---|---|---|---|---|---|")
-        latching(budget, lengths, args.optimizers.split(","))
+        print("| optimizer | seq_len | threads | solved | test accuracy | epochs | seconds |")
+        print("|---|---|---|---|---|---|---|")
+        latching(budget, lengths, args.optimizers.split(","), settings)
         print()
     if "b" in args.sections:
         print("(b) fit time, latching 2000 x 50, hidden 32, Adam(0.01), batch 200, 10 epochs")
-        results = fit_time(repeats=3)
-        _print_ratios(results[:2], "model", "seconds", "skorch")
-        _print_ratios(results[2:], "model", "seconds", "skorch")
+        results = each(settings, partial(fit_time, repeats=3))
+        for part in (slice(0, 2), slice(2, 4)):
+            per_setting = {setting: rows[part] for setting, rows in results.items()}
+            _print_ratios(per_setting, "model", "seconds", "skorch")
         print()
     if "c" in args.sections:
         print("(c) per-sample Gram through time, float32")
-        print("| batch | steps | hidden | Gram ms | forward+backward ms | ratio |")
-        print("|---|---|---|---|---|---|")
-        for batch, steps, hidden, gram, anchor in gram_time(repeats=5):
-            print(
-                f"| {batch} | {steps} | {hidden} | {1e3 * gram:.1f} | {1e3 * anchor:.1f} | "
-                f"{gram / anchor:.2f} |"
-            )
+        print("| batch | steps | hidden | threads | Gram ms | forward+backward ms | ratio |")
+        print("|---|---|---|---|---|---|---|")
+        results = each(settings, partial(gram_time, repeats=5))
+        for i, (batch, steps, hidden, _, _) in enumerate(results[settings[0]]):
+            for setting, rows in results.items():
+                gram, anchor = rows[i][3:]
+                print(
+                    f"| {batch} | {steps} | {hidden} | {setting} | {1e3 * gram:.1f} "
+                    f"| {1e3 * anchor:.1f} | {gram / anchor:.2f} |"
+                )
         print()
     if "d" in args.sections:
         for steps in (100, 1000):
             print(f"(d) seconds per epoch, latching 500 x {steps}, hidden 16, batch 50")
-            _print_ratios(epoch_time(repeats=3, steps=steps), "optimizer", "s/epoch", "Adam")
+            per_setting = each(settings, partial(epoch_time, repeats=3, steps=steps))
+            _print_ratios(per_setting, "optimizer", "s/epoch", "Adam")
             print()
 
 

@@ -9,7 +9,11 @@ in any case a background thread's samples of ``/proc/self/statm`` every millisec
 target is a peak of at most 3x the data: the training set is not copied more than once
 at a time (float64 input is trained on in float64, without conversion).
 
-Usage: python benchmarks/bench_memory.py [--n-samples 1000000] [--epochs 2] [--threads 1]
+Usage: python benchmarks/bench_memory.py [--n-samples 1000000] [--epochs 2]
+[--threads both|1|default]
+
+``--threads`` (``_threads.py``): each configuration's child pinned to one thread (torch and
+BLAS), at the libraries' defaults, or both (the default), in adjacent rows.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 import warnings
 
 import numpy as np
+from _threads import add_threads_argument, describe, selected, threads
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 CONFIGS = [
@@ -126,34 +131,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-samples", type=int, default=1_000_000)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    add_threads_argument(parser)
     parser.add_argument("--child", nargs=2, metavar=("OPTIMIZER", "DTYPE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        print(json.dumps(measure(*args.child, args.n_samples, args.epochs)))
+    if args.child:  # one setting: the parent passes it
+        with threads(args.threads):
+            print(json.dumps(measure(*args.child, args.n_samples, args.epochs)))
         return
+    settings = selected(args.threads)
     print(
         f"IWMLPClassifier.fit, {args.n_samples} x 20, hidden (100,), batch 512, "
-        f"{args.epochs} epochs, torch threads {args.threads}: peak RSS during fit minus RSS "
-        "before it"
+        f"{args.epochs} epochs: peak RSS during fit minus RSS before it; {describe(settings)}"
     )
     print(
-        f"{'optimizer':<20} {'X dtype':<8} {'X MB':>7} {'extra MB':>9} {'x data':>7} {'fit s':>7}"
+        f"{'optimizer':<20} {'X dtype':<8} {'threads':>7} {'X MB':>7} {'extra MB':>9} "
+        f"{'x data':>7} {'fit s':>7}"
     )
     for optimizer, dtype in CONFIGS:
-        command = [sys.executable, __file__, "--child", optimizer, dtype]
-        command += ["--n-samples", str(args.n_samples), "--epochs", str(args.epochs)]
-        command += ["--threads", str(args.threads)]
-        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        row = json.loads(out.strip().splitlines()[-1])
-        data_mb, extra_mb = row["data_bytes"] / 2**20, row["extra_bytes"] / 2**20
-        print(
-            f"{optimizer:<20} {dtype:<8} {data_mb:>7.0f} {extra_mb:>9.0f} "
-            f"{extra_mb / data_mb:>7.2f} {row['seconds']:>7.1f}"
-        )
+        for setting in settings:
+            command = [sys.executable, __file__, "--child", optimizer, dtype]
+            command += ["--n-samples", str(args.n_samples), "--epochs", str(args.epochs)]
+            command += ["--threads", setting]
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            row = json.loads(out.strip().splitlines()[-1])
+            data_mb, extra_mb = row["data_bytes"] / 2**20, row["extra_bytes"] / 2**20
+            print(
+                f"{optimizer:<20} {dtype:<8} {setting:>7} {data_mb:>7.0f} {extra_mb:>9.0f} "
+                f"{extra_mb / data_mb:>7.2f} {row['seconds']:>7.1f}"
+            )
     if not row["kernel_peak"]:
         print("(VmHWM could not be reset: the peak is the sampled one)")
 

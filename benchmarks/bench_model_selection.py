@@ -16,8 +16,11 @@ per-step and final parts, timed inside the estimate search).
 Targets: 'estimate' within 1 accuracy point of CV's choice on every set, at <= 0.3x its
 wall time; 'replay' cost fraction <= 0.5; the estimate <= 30% of a fit.
 
-Usage: python benchmarks/bench_model_selection.py [--threads 1] [--n-jobs 1]
+Usage: python benchmarks/bench_model_selection.py [--threads both|1|default] [--n-jobs 1]
        [--datasets breast_cancer digits wine iris moons] [--max-iter 50]
+
+``--threads`` (``_threads.py``): every search pinned to one thread (torch and BLAS), at the
+libraries' defaults, or both (the default), the two rows of a data set adjacent.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import time
 import warnings
 
 import numpy as np
-import torch
+from _threads import add_threads_argument, describe, each, selected
 from scipy.stats import spearmanr
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine, make_moons
@@ -192,7 +195,7 @@ def short(params: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    add_threads_argument(parser)
     parser.add_argument("--n-jobs", type=int, default=None, help="n_jobs of every search")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--max-iter", type=int, default=50, help="epochs per fit")
@@ -200,26 +203,30 @@ def main() -> None:
     parser.add_argument("--no-replay", action="store_true", help="skip the replay searches")
     parser.add_argument("--details", action="store_true", help="print every candidate")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    settings = selected(args.threads)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
     n_candidates = len(ParameterGrid(GRID))
     print(
         f"{n_candidates} candidates, {args.max_iter} full-batch epochs each, "
-        f"torch threads {torch.get_num_threads()}, n_jobs {args.n_jobs}\n"
+        f"n_jobs {args.n_jobs}; {describe(settings)}\n"
     )
-    rows = [run_dataset(name, args) for name in args.datasets]
+    rows = [
+        {**row, "threads": setting}
+        for name in args.datasets
+        for setting, row in each(settings, functools.partial(run_dataset, name, args)).items()
+    ]
 
     print(
-        "| dataset | n_train | CV s (anchor) | estimate s | ratio | bound s | ratio "
+        "| dataset | threads | n_train | CV s (anchor) | estimate s | ratio | bound s | ratio "
         "| CV acc | estimate acc | Δ (points) | bound acc | Δ (points) | best in grid "
         "| ρ estimate | ρ bound | ρ CV | estimate share of a fit |"
     )
-    print("|---" * 17 + "|")
+    print("|---" * 18 + "|")
     for r in rows:
         print(
-            f"| {r['dataset']} | {r['n_train']} | {r['cv_s']:.1f} | {r['estimate_s']:.1f} "
+            f"| {r['dataset']} | {r['threads']} | {r['n_train']} | {r['cv_s']:.1f} "
+            f"| {r['estimate_s']:.1f} "
             f"| {r['estimate_s'] / r['cv_s']:.2f} | {r['bound_s']:.1f} "
             f"| {r['bound_s'] / r['cv_s']:.2f} | {100 * r['cv_acc']:.1f} "
             f"| {100 * r['estimate_acc']:.1f} | {100 * (r['estimate_acc'] - r['cv_acc']):+.1f} "
@@ -230,15 +237,16 @@ def main() -> None:
     replays = [r for r in rows if "replay_s" in r]
     if replays:
         print(
-            "\n| dataset | replay search s | ratio to CV | replay acc | Δ (points) "
+            "\n| dataset | threads | replay search s | ratio to CV | replay acc | Δ (points) "
             "| cost fraction (epochs re-run / n refits: min, mean, max) "
             "| replay time / brute-force time | ρ replay |"
         )
-        print("|---" * 8 + "|")
+        print("|---" * 9 + "|")
         for r in replays:
             low, mean, high = r["replay_fraction"]
             print(
-                f"| {r['dataset']} | {r['replay_s']:.1f} | {r['replay_s'] / r['cv_s']:.2f} "
+                f"| {r['dataset']} | {r['threads']} | {r['replay_s']:.1f} "
+                f"| {r['replay_s'] / r['cv_s']:.2f} "
                 f"| {100 * r['replay_acc']:.1f} | {100 * (r['replay_acc'] - r['cv_acc']):+.1f} "
                 f"| {low:.2f}, {mean:.2f}, {high:.2f} | {r['replay_time_fraction']:.2f} "
                 f"| {r['rho_replay']:.2f} |"
@@ -246,7 +254,7 @@ def main() -> None:
     print()
     for r in rows:
         choices = "; ".join(f"{k} chose {short(v)}" for k, v in r["choices"].items())
-        print(f"{r['dataset']}: {choices}")
+        print(f"{r['dataset']} ({r['threads']} threads): {choices}")
         if args.details:
             names = list(r["columns"])
             print("    " + " ".join(f"{n:>9}" for n in names) + "  test err  candidate")

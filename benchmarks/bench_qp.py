@@ -26,20 +26,22 @@ float32 answers); ``ratio`` is the time of the fastest accurate stock solver of 
 group (same B, precision, start) divided by the row's time. A stock solver is skipped at a
 size where its time extrapolated from the previous size (as B^3) exceeds 60 s.
 
-Times are medians of repeated wall-clock runs, ours after one untimed warm-up run and with
-torch's default number of threads, stock solvers without warm-up and with a single run
-when it takes over a second. ``--device cuda`` times our solver only (the
+Times are medians of repeated wall-clock runs, ours after one untimed warm-up run, stock
+solvers without warm-up and with a single run when it takes over a second. ``--threads``
+(``_threads.py``): every time pinned to one thread (torch and the stock solvers' BLAS), at
+the libraries' defaults, or both (the default), in adjacent rows; ratios and targets are
+taken within a setting. ``--device cuda`` times our solver only (the
 stock solvers are CPU code), with ``torch.cuda.synchronize``.
 
 Run with ``python benchmarks/bench_qp.py [--device cpu|cuda] [--sizes 100,500,2000,8000]
-[--quick]`` (``PYTHONPATH=.`` if the package is not installed).
+[--quick] [--threads both|1|default]`` (``PYTHONPATH=.`` if the package is not
+installed).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import os
 import statistics
 import time
 import warnings
@@ -48,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from _threads import add_threads_argument, describe, selected, threads
 from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 from torch import nn
@@ -89,6 +92,7 @@ class Row:
     objective: float = float("nan")
     nnz: int = 0
     note: str = ""
+    threads: str = ""
     ratio: float = float("nan")
 
 
@@ -246,21 +250,20 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--sizes", default=None, help="comma-separated batch sizes")
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    add_threads_argument(parser)
     args = parser.parse_args()
     device = torch.device(args.device)
     default_sizes = "100,500" if args.quick else "100,500,2000,8000"
     sizes = [int(s) for s in (args.sizes or default_sizes).split(",")]
     repeats = 3 if args.quick else 7
+    settings = selected(args.threads)
     stock = available_stock() if device.type == "cpu" else []
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(
-        f"device: {where}; {os.cpu_count()} cpus, {torch.get_num_threads()} torch threads, "
-        f"load average {os.getloadavg()[0]:.1f}; stock solvers: {', '.join(stock) or 'none'}"
-    )
+    print(f"device: {where}; {describe(settings)}; stock solvers: {', '.join(stock) or 'none'}")
     X, y, Xall, yall = digits(max(sizes))
     base = trained_mlp(X, y)
     rows: list[Row] = []
-    last_time: dict[tuple[str, str, str], tuple[int, float]] = {}
+    last_time: dict[tuple[str, str, str, str], tuple[int, float]] = {}
     for B in sizes:
         Xb, yb = Xall[:B].to(device), yall[:B].to(device)
         for dtype in (torch.float64, torch.float32):
@@ -276,66 +279,68 @@ def main() -> None:
                 "scratch": (G2, p2, None),  # ours only: the warm problem from 0
             }
             for start, (Gs, ps, init) in problems.items():
-
-                def ours(Gs=Gs, ps=ps, init=init) -> object:
-                    return solve_box_qp(Gs, ps, 1.0, init)
-
-                seconds, res = timed(ours, device, repeats, warm_up=True)
-                gap, obj, nnz = judge(Gs, ps, res.alpha)
-                rows.append(
-                    Row(
-                        B,
-                        precision,
-                        start,
-                        "ours",
-                        1e3 * seconds,
-                        gap,
-                        obj,
-                        nnz,
-                        f"{res.n_iter} it",
-                    )
-                )
-                for name in stock if start != "scratch" else []:
-                    key = (name, precision, start)
-                    if key in last_time:
-                        B0, t0 = last_time[key]
-                        estimate = t0 * (B / B0) ** 3
-                        if estimate > STOCK_TIME_LIMIT:
-                            rows.append(
-                                Row(
-                                    B,
-                                    precision,
-                                    start,
-                                    name,
-                                    None,
-                                    note=f"skipped (~{estimate:.0f} s)",
-                                )
-                            )
-                            continue
-                    run = stock_solver(name, Gs, ps, init)
-                    seconds, sol = timed(run, torch.device("cpu"), 3, warm_up=False)
-                    last_time[key] = (B, seconds)
-                    if sol is None:
-                        rows.append(Row(B, precision, start, name, 1e3 * seconds, note="failed"))
-                        continue
-                    gap, obj, nnz = judge(Gs, ps, torch.from_numpy(np.asarray(sol)))
-                    rows.append(Row(B, precision, start, name, 1e3 * seconds, gap, obj, nnz))
+                for setting in settings:
+                    with threads(setting):
+                        rows += solve_all(
+                            (B, precision, start, setting), Gs, ps, init, stock, repeats, last_time
+                        )
     print_table(rows)
     print_targets(rows, device)
 
 
+def solve_all(
+    problem: tuple[int, str, str, str],
+    G: torch.Tensor,
+    p: torch.Tensor,
+    init: torch.Tensor | None,
+    stock: list[str],
+    repeats: int,
+    last_time: dict[tuple[str, str, str, str], tuple[int, float]],
+) -> list[Row]:
+    """Rows of our solver and the stock ones (not on 'scratch' problems) on one problem,
+    ``(B, precision, start, thread setting)``, under the thread setting in force.
+    ``last_time`` holds each stock solver's latest (B, seconds), to skip sizes it would
+    take too long on."""
+    B, precision, start, setting = problem
+    seconds, res = timed(lambda: solve_box_qp(G, p, 1.0, init), G.device, repeats, warm_up=True)
+    gap, obj, nnz = judge(G, p, res.alpha)
+    rows = [
+        Row(B, precision, start, "ours", 1e3 * seconds, gap, obj, nnz, f"{res.n_iter} it", setting)
+    ]
+    for name in stock if start != "scratch" else []:
+        key = (name, precision, start, setting)
+        if key in last_time:
+            B0, t0 = last_time[key]
+            estimate = t0 * (B / B0) ** 3
+            if estimate > STOCK_TIME_LIMIT:
+                note = f"skipped (~{estimate:.0f} s)"
+                rows.append(Row(B, precision, start, name, None, note=note, threads=setting))
+                continue
+        run = stock_solver(name, G, p, init)
+        seconds, sol = timed(run, torch.device("cpu"), 3, warm_up=False)
+        last_time[key] = (B, seconds)
+        if sol is None:
+            rows.append(
+                Row(B, precision, start, name, 1e3 * seconds, note="failed", threads=setting)
+            )
+            continue
+        gap, obj, nnz = judge(G, p, torch.from_numpy(np.asarray(sol)))
+        rows.append(Row(B, precision, start, name, 1e3 * seconds, gap, obj, nnz, threads=setting))
+    return rows
+
+
 def print_table(rows: list[Row]) -> None:
-    groups: dict[tuple[int, str, str], float] = {}
+    groups: dict[tuple[int, str, str, str], float] = {}
     for r in rows:
         if r.solver != "ours" and r.ms is not None and r.gap <= ACCURATE[_dtype(r.precision)]:
-            key = (r.B, r.precision, r.start)
+            key = (r.B, r.precision, r.start, r.threads)
             groups[key] = min(groups.get(key, float("inf")), r.ms)
     for r in rows:
-        best = groups.get((r.B, r.precision, r.start))
+        best = groups.get((r.B, r.precision, r.start, r.threads))
         if best is not None and r.ms:
             r.ratio = best / r.ms
-    header = f"{'B':>5} {'prec':>4} {'start':>5} {'solver':>8} {'ms':>10} {'rel gap':>9} "
-    header += f"{'objective':>19} {'nnz':>5} {'ratio':>8}  note"
+    header = f"{'B':>5} {'prec':>4} {'start':>5} {'solver':>8} {'threads':>7} {'ms':>10} "
+    header += f"{'rel gap':>9} {'objective':>19} {'nnz':>5} {'ratio':>8}  note"
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -344,34 +349,40 @@ def print_table(rows: list[Row]) -> None:
         accurate = r.gap <= ACCURATE[_dtype(r.precision)]
         note = r.note if accurate or r.ms is None or r.note else "inaccurate"
         print(
-            f"{r.B:>5} {r.precision:>4} {r.start:>5} {r.solver:>8} {ms} {r.gap:9.1e} "
-            f"{r.objective:19.12e} {r.nnz:>5} {ratio}  {note}"
+            f"{r.B:>5} {r.precision:>4} {r.start:>5} {r.solver:>8} {r.threads:>7} {ms} "
+            f"{r.gap:9.1e} {r.objective:19.12e} {r.nnz:>5} {ratio}  {note}"
         )
 
 
 def print_targets(rows: list[Row], device: torch.device) -> None:
-    ours = {(r.B, r.precision, r.start): r for r in rows if r.solver == "ours"}
+    ours = {(r.B, r.precision, r.start, r.threads): r for r in rows if r.solver == "ours"}
     print()
     if device.type == "cuda":
-        for (B, precision, start), r in sorted(ours.items()):
+        for (B, precision, start, setting), r in sorted(ours.items()):
             if precision == "fp32" and start == "cold" and B >= 8000:
                 verdict = "met" if r.ms < 50 else "MISSED"
-                print(f"target B={B} fp32 cold < 50 ms on the GPU: {r.ms:.1f} ms ({verdict})")
+                print(
+                    f"target B={B} fp32 cold < 50 ms on the GPU, threads {setting}: "
+                    f"{r.ms:.1f} ms ({verdict})"
+                )
         return
+    settings = sorted({r.threads for r in rows})
     for B, want in ((500, 20), (2000, 100)):
-        r = ours.get((B, "fp64", "cold"))
-        if r is not None and r.ratio == r.ratio:
-            verdict = "met" if r.ratio >= want else "MISSED"
-            print(
-                f"target B={B} cold >= {want}x the fastest accurate stock: "
-                f"{r.ratio:.1f}x ({verdict})"
-            )
-    for (B, precision, start), r in sorted(ours.items()):
+        for setting in settings:
+            r = ours.get((B, "fp64", "cold", setting))
+            if r is not None and r.ratio == r.ratio:
+                verdict = "met" if r.ratio >= want else "MISSED"
+                print(
+                    f"target B={B} cold >= {want}x the fastest accurate stock, threads "
+                    f"{setting}: {r.ratio:.1f}x ({verdict})"
+                )
+    for (B, precision, start, setting), r in sorted(ours.items()):
         if start == "warm":
-            speedup = ours[(B, precision, "scratch")].ms / r.ms
+            speedup = ours[(B, precision, "scratch", setting)].ms / r.ms
             verdict = "met" if speedup >= 3 else "MISSED"
             print(
-                f"target B={B} {precision} warm >= 3x faster than cold: {speedup:.1f}x ({verdict})"
+                f"target B={B} {precision} warm >= 3x faster than cold, threads {setting}: "
+                f"{speedup:.1f}x ({verdict})"
             )
 
 

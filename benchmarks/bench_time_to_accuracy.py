@@ -21,7 +21,9 @@ Data sets (the kinds the seed talk names, and the counter-examples):
 - latching: make_latching(sequences of 50 steps, noise 0.1), 500 training and 400 test
   sequences, IWLSTMClassifier hidden 16 (a long time lag).
 
-Run ``python benchmarks/bench_time_to_accuracy.py --threads 1`` on an idle machine.
+Run ``python benchmarks/bench_time_to_accuracy.py`` on an idle machine. ``--threads``
+(``_threads.py``): every race pinned to one thread (torch and BLAS), at the libraries'
+defaults, or both (the default), the two rows of an optimizer adjacent.
 """
 
 from __future__ import annotations
@@ -30,15 +32,16 @@ import argparse
 import time
 import warnings
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import torch
+from _threads import add_threads_argument, describe, each, selected
 from sklearn.datasets import load_breast_cancer, load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
-from threadpoolctl import threadpool_limits
 
 from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
 from sklearn_iw.datasets import make_latching
@@ -146,48 +149,57 @@ def run(
     return estimator.probe_.curve, estimator.score(X_test, y_test)
 
 
+def race(
+    estimator_class: type, params: dict, split: list[np.ndarray], epochs: int
+) -> tuple[float, dict[str, tuple[int, float] | None], dict[str, float], str]:
+    """Train every optimizer; return the target, each one's first (epoch, seconds) at the
+    target (None if never), each one's held-out accuracy, and the fastest to the target."""
+    # Not timed: the first fits of a process and of a model pay one-off costs (lazy
+    # imports, allocations), which would fall on whichever optimizer runs first.
+    for optimizer in OPTIMIZERS:
+        run(estimator_class, params, split, optimizer, 1)
+    results = {
+        optimizer: run(estimator_class, params, split, optimizer, epochs)
+        for optimizer in OPTIMIZERS
+    }
+    target = max(acc for opt in CLASSIC for _, acc in results[opt][0])
+    reached = {}
+    for optimizer, (curve, _) in results.items():
+        hits = [(epoch, seconds) for epoch, (seconds, acc) in enumerate(curve, 1) if acc >= target]
+        reached[optimizer] = hits[0] if hits else None
+    fastest = min((r[1], opt) for opt, r in reached.items() if r is not None)[1]
+    held_out = {optimizer: test_accuracy for optimizer, (_, test_accuracy) in results.items()}
+    return target, reached, held_out, fastest
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-epochs", type=int, default=60)
-    parser.add_argument("--threads", type=int, help="torch and BLAS threads")
+    add_threads_argument(parser)
     parser.add_argument("--sets", nargs="+", help="data sets to run (default: all)")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)
+    settings = selected(args.threads)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     sets = data_sets()
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.max_epochs} "
-        "epochs; target = best training accuracy of adam/adadelta/sgd; * = least time"
+        f"torch {torch.__version__}; {describe(settings)}; {args.max_epochs} epochs; "
+        "target = best training accuracy of adam/adadelta/sgd; * = least time"
     )
     print(
-        f"{'data set':<14} {'target':>7} {'optimizer':<19} {'epochs':>6} {'seconds':>8} "
-        f"{'test acc':>8}"
+        f"{'data set':<14} {'target':>7} {'optimizer':<19} {'threads':>7} {'epochs':>6} "
+        f"{'seconds':>8} {'test acc':>8}"
     )
     for name in args.sets or sets:
-        estimator_class, params, split = sets[name]
-        # Not timed: the first fits of a process and of a model pay one-off costs (lazy
-        # imports, allocations), which would fall on whichever optimizer runs first.
+        races = each(settings, partial(race, *sets[name], args.max_epochs))
         for optimizer in OPTIMIZERS:
-            run(estimator_class, params, split, optimizer, 1)
-        results = {
-            optimizer: run(estimator_class, params, split, optimizer, args.max_epochs)
-            for optimizer in OPTIMIZERS
-        }
-        target = max(acc for opt in CLASSIC for _, acc in results[opt][0])
-        reached = {}
-        for optimizer, (curve, _) in results.items():
-            hits = [
-                (epoch, seconds) for epoch, (seconds, acc) in enumerate(curve, 1) if acc >= target
-            ]
-            reached[optimizer] = hits[0] if hits else None
-        fastest = min((r[1], opt) for opt, r in reached.items() if r is not None)[1]
-        for optimizer, (_, test_accuracy) in results.items():
-            hit = reached[optimizer]
-            shown = f"{hit[0]:>6} {hit[1]:>8.3f}" if hit else f"{'-':>6} {'-':>8}"
-            mark = "*" if optimizer == fastest else " "
-            print(f"{name:<14} {target:>7.4f} {optimizer:<18}{mark} {shown} {test_accuracy:>8.3f}")
+            for setting, (target, reached, held_out, fastest) in races.items():
+                hit = reached[optimizer]
+                shown = f"{hit[0]:>6} {hit[1]:>8.3f}" if hit else f"{'-':>6} {'-':>8}"
+                mark = "*" if optimizer == fastest else " "
+                print(
+                    f"{name:<14} {target:>7.4f} {optimizer:<18}{mark} {setting:>7} {shown} "
+                    f"{held_out[optimizer]:>8.3f}"
+                )
 
 
 if __name__ == "__main__":
