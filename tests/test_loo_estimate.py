@@ -233,7 +233,7 @@ def test_loo_outputs_are_nan_where_the_estimate_is():
         decision = fitted.loo_decision_function_
     assert decision.shape == (len(y), 3) and np.isnan(decision).all()
     with pytest.raises(AttributeError, match="needs probabilities"):
-        fitted.loo_predict_proba_
+        _ = fitted.loo_predict_proba_
     adam = IWLogisticRegression(optimizer="adam", max_iter=5).fit(X, y)
     with pytest.raises(AttributeError, match="importance_weights"):
-        adam.loo_decision_function_
+        _ = adam.loo_decision_function_

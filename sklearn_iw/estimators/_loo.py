@@ -282,8 +282,15 @@ class LeaveOneOutRecorder(Callback):
         self.steps_ = []
         # Other optimizers have no per-sample steps: nothing to record.
         self.recording_ = net.optimizer_spec.per_sample
+        self.first_epoch_ = len(net.history)
 
     def on_epoch_begin(self, net, **kwargs):
+        epoch = len(net.history) - 1 - self.first_epoch_  # skorch opened its row
+        margins = net.criterion_.task in _MARGIN_TASKS
+        if self.recording_ and margins and epoch & (epoch - 1) == 0:
+            # Segments of epochs 0, 1, 2, 4, 8, ...: the weights of each segment's start
+            # turn its pull to the final gradient directions (the estimate).
+            self.influence_.start_segment(p for p in net.module_.parameters() if p.requires_grad)
         if self.checkpoints and self.recording_:
             # skorch has opened this epoch's history row: the state is the previous end's.
             state = _capture(net, self.stopping_)

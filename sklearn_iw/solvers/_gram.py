@@ -33,7 +33,13 @@ from torch.func import functional_call, grad, vmap
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.dropout import _DropoutNd
 
-__all__ = ["GramRows", "linear_call_recorder", "per_sample_gram", "per_sample_gram_functional"]
+__all__ = [
+    "GramRows",
+    "linear_call_recorder",
+    "per_sample_gram",
+    "per_sample_gram_functional",
+    "per_sample_jacobian",
+]
 
 PerSampleLoss = Callable[..., torch.Tensor]
 Inputs = torch.Tensor | Sequence[torch.Tensor]
@@ -261,6 +267,29 @@ def per_sample_gram_functional(
     >>> torch.allclose(G, per_sample_gram(model, per_sample_loss, X, y)[0], atol=1e-6)
     True
     """
+    jac = per_sample_jacobian(module, per_sample_loss, X, y)
+    return jac @ jac.T
+
+
+def per_sample_jacobian(
+    module: nn.Module,
+    per_sample_loss: PerSampleLoss,
+    X: Inputs,
+    y: torch.Tensor,
+) -> torch.Tensor:
+    """Per-sample gradients of the trainable parameters, flattened, by ``torch.func``.
+
+    Parameters
+    ----------
+    module, per_sample_loss, X, y
+        As for :func:`per_sample_gram_functional`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, n_trainable)``: row ``i`` is the gradient of sample ``i``'s loss (``(B, 0)``
+        for a module without trainable parameters).
+    """
     inputs = _as_tuple(X)
     _check_samples_independent(module)
     _check_deterministic(module)
@@ -269,7 +298,7 @@ def per_sample_gram_functional(
     fixed = {n: p.detach() for n, p in module.named_parameters() if not p.requires_grad}
     fixed.update(module.named_buffers())
     if not trainable:
-        return _reference_tensor(module, inputs).new_zeros(batch_size, batch_size)
+        return _reference_tensor(module, inputs).new_zeros(batch_size, 0)
 
     def sample_loss(
         params: dict[str, torch.Tensor], xs: tuple[torch.Tensor, ...], yi: torch.Tensor
@@ -279,8 +308,7 @@ def per_sample_gram_functional(
         return per_sample_loss(output, yi.unsqueeze(0)).sum()
 
     grads = vmap(grad(sample_loss), in_dims=(None, 0, 0))(trainable, inputs, y)
-    jac = torch.cat([g.reshape(batch_size, -1) for g in grads.values()], dim=1)
-    return jac @ jac.T
+    return torch.cat([g.reshape(batch_size, -1) for g in grads.values()], dim=1)
 
 
 def _gram_by_hooks(

@@ -23,7 +23,9 @@ the run without ``k``, from two pieces recorded by the run itself:
   ``d_i`` of the active samples (no parameter-space matrix). Summing each step's pull
   keeps the jackknife from vanishing with the final gradients of a model that fits its
   training set (a jackknife on the final gradients gave 0.000 on a memorising network
-  whose exact leave-one-out error was 0.139).
+  whose exact leave-one-out error was 0.139). A network's gradient directions turn while
+  it trains: each segment's pull (epochs 0, 1, 2-3, 4-7, ...) counts with the alignment
+  of ``d_k`` at the segment's start with the final one (:func:`_aligned_pull`).
 
 The estimated LOO margin is ``m_k - min(span_k, jackknife_k)``: the span term misses how
 the later steps pull a removed sample's effect back, the jackknife how the other samples of
@@ -50,7 +52,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from ._gram import GramRows, per_sample_gram
+from ._gram import GramRows, per_sample_gram, per_sample_jacobian
 
 __all__ = [
     "InfluenceAccumulator",
@@ -199,6 +201,9 @@ class InfluenceAccumulator:
         the loss along its gradient, summed as the pull.
     ever_active : torch.Tensor
         ``(n,)`` whether ``a_k > 0`` at any step.
+    segments : list of (list of torch.Tensor, torch.Tensor)
+        The trainable parameters at the start of each segment of the run (epochs 0, 1,
+        2, 4, 8, ...: :meth:`start_segment`) and ``output_pull`` then.
     """
 
     def __init__(self, n_samples: int, dtype: torch.dtype, device: torch.device):
@@ -207,6 +212,14 @@ class InfluenceAccumulator:
         self.output_pull = torch.zeros(n_samples, dtype=dtype, device=device)
         self.curvature_pull = torch.zeros(n_samples, dtype=dtype, device=device)
         self.ever_active = torch.zeros(n_samples, dtype=torch.bool, device=device)
+        self.segments = []
+
+    def start_segment(self, parameters) -> None:
+        """Begin a segment of the run at the current ``parameters`` (an iterable of the
+        module's trainable tensors): the pull of each segment is turned to the final
+        gradient directions at the end (:func:`loo_margins`)."""
+        snapshot = [p.detach().clone() for p in parameters]
+        self.segments.append((snapshot, self.output_pull.clone()))
 
     def update(
         self,
@@ -472,7 +485,7 @@ def loo_margins(
         V = torch.linalg.solve_triangular(L, R, upper=False)
         h = (D.diagonal() - V.square().sum(dim=0)).clamp_min(0.0) / ridge
         denom = (1.0 - Q * h).clamp_min(torch.finfo(work).eps)
-        P = accumulator.output_pull.index_select(0, active).to(work)
+        P = _aligned_pull(module, X.index_select(0, active), direction, active, accumulator)
         shift[active] = along.to(work) * P * h / denom
     shift = shift.to(m.dtype)
     drop = torch.minimum(accumulator.span.to(m.dtype), shift)
@@ -490,6 +503,56 @@ def _lower_margins(output: torch.Tensor, target: torch.Tensor, drop: torch.Tenso
     else:
         lowered.scatter_add_(1, target[:, None], -drop[:, None])
     return lowered
+
+
+# Per-sample gradient entries held at once while aligning the pulls (32 MB in float64).
+_ALIGN_ENTRIES = 1 << 22
+
+
+@torch.no_grad()
+def _aligned_pull(
+    module: nn.Module,
+    X: torch.Tensor,
+    direction: torch.Tensor,
+    active: torch.Tensor,
+    accumulator: InfluenceAccumulator,
+) -> torch.Tensor:
+    """Float64 ``P_k`` of the active samples, each segment's pull counted along the final
+    gradient: ``sum_s (P_k(end of s) - P_k(start of s)) <d_k(w_s), d_k> / |d_k|^2``, with
+    ``d_k`` the gradient of the output along ``direction`` (``d_k(w_s)`` at the segment's
+    starting weights). A network's gradient directions turn while it trains, and a pull
+    along an earlier direction moves the final output less (a linear model's do not turn:
+    the ratio is 1)."""
+    work = torch.float64
+    pulls = accumulator.output_pull.index_select(0, active).to(work)
+    if not accumulator.segments:
+        return pulls
+    ends = [start for _, start in accumulator.segments[1:]] + [accumulator.output_pull]
+    increments = [
+        (end - start).index_select(0, active).to(work)
+        for (_, start), end in zip(accumulator.segments, ends, strict=True)
+    ]
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    final_weights = [p.detach().clone() for p in trainable]
+    n_params = max(sum(p.numel() for p in trainable), 1)
+    chunk = max(1, _ALIGN_ENTRIES // n_params)
+    aligned = torch.zeros_like(pulls)
+    try:
+        for rows in torch.arange(len(active), device=active.device).split(chunk):
+            x, e = X.index_select(0, rows), direction.index_select(0, rows)
+            torch._foreach_copy_(trainable, final_weights)
+            final = per_sample_jacobian(module, _output_along, x, e).to(work)
+            norm2 = final.square().sum(dim=1)
+            for (weights, _), increment in zip(accumulator.segments, increments, strict=True):
+                torch._foreach_copy_(trainable, weights)
+                then = per_sample_jacobian(module, _output_along, x, e).to(work)
+                ratio = (then * final).sum(dim=1) / torch.where(norm2 > 0, norm2, 1.0)
+                aligned[rows] += increment.index_select(0, rows) * torch.where(
+                    norm2 > 0, ratio, 1.0
+                )
+    finally:
+        torch._foreach_copy_(trainable, final_weights)
+    return aligned
 
 
 def _output_along(output: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
