@@ -70,6 +70,13 @@ def _read_loo(estimator, quantity: str) -> tuple[float, str | None]:
     return float(getattr(final, f"loo_{quantity}_")), None
 
 
+def _replays_cheaply(estimator) -> bool:
+    """Whether the fitted estimator (or pipeline) is one of ours whose replay re-runs
+    only the ever-active samples (the leave-one-out lemma holds for its fit)."""
+    reasons = getattr(_final_step(estimator), "loo_reason_", None)
+    return reasons is not None and reasons["replay"] is None
+
+
 def _scorer_target(estimator, quantity: str):
     final = _final_step(estimator)
     if not hasattr(type(final), f"loo_{quantity}_"):
@@ -243,6 +250,13 @@ def _fit_candidate(
     result["loo_estimate"], reason = _read_loo(estimator, "estimate")
     if criterion == "bound":
         reason = _read_loo(estimator, "bound")[1]
+    elif criterion == "estimate" and reason is not None and _replays_cheaply(estimator):
+        # The documented fallback: where the estimate is NaN but the lemma holds, the
+        # exact replay ranks the candidate (it re-runs only the ever-active samples).
+        replay = leave_one_out(estimator, X, y, sample_weight=_replay_weight(fit_params))
+        result["loo_replay"] = replay.error
+        result["replay_cost_fraction"] = replay.cost_fraction
+        reason = None
     if criterion != "replay" and reason is not None:
         raise ValueError(
             f"The leave-one-out {criterion} of candidate {progress[0] + 1}/{progress[1]} "
@@ -410,7 +424,10 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         loo = {key: np.array([r[key] for r in out], dtype=np.float64) for key in columns}
         # error_score='raise' leaves no failed candidate here.
         error_value = np.nan if self.error_score == "raise" else float(self.error_score)
-        test_scores = np.where(failed, error_value, 1.0 - loo[f"loo_{self.criterion}"])
+        errors = loo[f"loo_{self.criterion}"]
+        if self.criterion == "estimate":  # the replay of the candidates without one
+            errors = np.where(np.isnan(errors), loo["loo_replay"], errors)
+        test_scores = np.where(failed, error_value, 1.0 - errors)
         train_scores = np.array([r["train_score"] for r in out], dtype=np.float64)
 
         results = {
@@ -581,9 +598,12 @@ _COMMON_PARAMETERS = """\
         re-raises the error; a number is stored as its ``mean_test_score`` and
         ``train_score`` (its leave-one-out columns are NaN) with a ``FitFailedWarning``,
         as in :class:`~sklearn.model_selection.GridSearchCV`. This does not cover a
-        candidate that fits but whose bound or estimate (the ``criterion``) is NaN: that
-        is a ValueError naming the candidate and the reason (``loo_reason_``), since
-        such a candidate cannot be ranked.
+        candidate that fits but whose bound or estimate (the ``criterion``) is NaN. With
+        ``criterion='estimate'``, a candidate whose estimate is NaN while its exact replay
+        is cheap (``loo_reason_['replay']`` is None: the hinge loss, multilabel targets,
+        too many active samples, a failed factorisation) is ranked by the replay, stored
+        in ``loo_replay``; any other NaN criterion is a ValueError naming the candidate
+        and the reason (``loo_reason_``), since such a candidate cannot be ranked.
 """
 
 _COMMON_ATTRIBUTES = """\
@@ -592,8 +612,9 @@ _COMMON_ATTRIBUTES = """\
         ``mean_fit_time`` and ``mean_score_time`` (seconds of its single fit and of
         its training score), ``param_<name>`` (masked arrays), ``params`` (list of
         dicts), ``loo_bound``, ``loo_estimate`` (NaN where a candidate has none),
-        ``loo_replay`` (the exact leave-one-out error with ``criterion='replay'``, else
-        NaN), ``replay_cost_fraction`` (with ``criterion='replay'``: epochs re-run over
+        ``loo_replay`` (the exact leave-one-out error with ``criterion='replay'``, and
+        with ``criterion='estimate'`` for the candidates ranked by it because their
+        estimate is NaN; else NaN), ``replay_cost_fraction`` (with ``criterion='replay'``: epochs re-run over
         those of n refits), ``n_support`` (samples ever active, ``len(support_)``),
         ``mean_test_score`` (one minus the criterion's leave-one-out error;
         ``error_score`` for failed candidates), ``rank_test_score`` (by

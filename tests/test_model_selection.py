@@ -365,3 +365,19 @@ def test_estimate_scorer(data):
     assert loo_estimate_scorer(clf, X, y) == 1 - clf.loo_estimate_
     with pytest.raises(TypeError, match="LogisticRegression has no loo_estimate_"):
         loo_estimate_scorer(LogisticRegression().fit(X, y), X, y)
+
+
+def test_a_candidate_without_estimate_is_ranked_by_its_replay(data):
+    """criterion='estimate': where a candidate's estimate is NaN but the lemma holds (the
+    hinge loss has no curvature), its exact replay ranks it instead of an error."""
+    X, y = data
+    X = StandardScaler().fit_transform(X)
+    grid = {"loss": ["log_loss", "hinge"]}
+    search = LOOBoundSearchCV(iw_logistic(max_iter=5), grid).fit(X, y)
+    results = search.cv_results_
+    assert np.isfinite(results["loo_estimate"][0]) and np.isnan(results["loo_replay"][0])
+    assert np.isnan(results["loo_estimate"][1])
+    exact = leave_one_out(iw_logistic(max_iter=5, loss="hinge"), X, y).error
+    assert results["loo_replay"][1] == exact
+    expected = [1.0 - results["loo_estimate"][0], 1.0 - exact]
+    np.testing.assert_array_equal(results["mean_test_score"], expected)
