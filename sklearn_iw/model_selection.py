@@ -614,8 +614,9 @@ _COMMON_ATTRIBUTES = """\
         dicts), ``loo_bound``, ``loo_estimate`` (NaN where a candidate has none),
         ``loo_replay`` (the exact leave-one-out error with ``criterion='replay'``, and
         with ``criterion='estimate'`` for the candidates ranked by it because their
-        estimate is NaN; else NaN), ``replay_cost_fraction`` (with ``criterion='replay'``: epochs re-run over
-        those of n refits), ``n_support`` (samples ever active, ``len(support_)``),
+        estimate is NaN; else NaN), ``replay_cost_fraction`` (with
+        ``criterion='replay'``: epochs re-run over those of n refits), ``n_support``
+        (samples ever active, ``len(support_)``),
         ``mean_test_score`` (one minus the criterion's leave-one-out error;
         ``error_score`` for failed candidates), ``rank_test_score`` (by
         ``mean_test_score``, ties broken by ``train_score``; candidates equal in both
