@@ -804,3 +804,31 @@ def test_low_rank_factor_reveals_the_rank():
         np.testing.assert_allclose(F @ F.T, G.numpy(), atol=1e-12 * float(G.diagonal().max()))
     _, G, _, _ = make_problem(80, 80, 1e2, "scalar", 0)
     assert qp_module._low_rank_factor(G.numpy(), eps) is None  # full rank: no factor
+
+
+def test_large_batch_of_few_parameters_takes_the_low_rank_path(monkeypatch):
+    """A batch of 1500 samples through a linear model of 22 parameters: ``GramRows``
+    bounds the rank by the parameter count, and the low-rank path (not the large path's
+    B x B Newton systems) solves it to the large path's optimum, with exact bounds."""
+    torch.manual_seed(0)
+    B = 1500
+    model = torch.nn.Linear(10, 2).double()
+    X = torch.randn(B, 10, dtype=torch.float64)
+    y = (X[:, 0] + 0.5 * torch.randn(B, dtype=torch.float64) > 0).long()
+
+    def loss(output, target):
+        return torch.nn.functional.cross_entropy(output, target, reduction="none")
+
+    rows, E = per_sample_gram(model, loss, X, y, lazy=True)
+    assert rows.rank_bound == 22
+    p = 0.5 * E.detach()
+    G = rows.full()
+    reference = solve_box_qp(G, p, 1.0)  # a dense tensor: no rank bound, the large path
+    found = _uses_low_rank_path(monkeypatch)
+    res = solve_box_qp(rows, p, 1.0, method="auto")
+    assert found and found[-1] is not None and res.converged
+    assert relative_gap(G, p, 1.0, res.alpha) <= 1e-8
+    f, f_ref = objective(G, p, res.alpha), objective(G, p, reference.alpha)
+    assert abs(f - f_ref) <= 1e-8 * abs(f_ref)
+    at_zero, at_c = res.alpha == 0, res.alpha == 1.0
+    assert int((~at_zero & ~at_c).sum()) <= 22 and at_zero.any() and at_c.any()

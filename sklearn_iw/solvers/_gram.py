@@ -529,6 +529,8 @@ class GramRows:
         The dtype of the rows.
     device : torch.device
         The device of the rows.
+    rank_bound : int or None
+        An upper bound of the rank of ``G``: the number of trainable parameter entries.
 
     Examples
     --------
@@ -578,6 +580,14 @@ class GramRows:
     def full(self) -> torch.Tensor:
         """Return the whole ``(B, B)`` matrix."""
         return self._compute(None)
+
+    @property
+    def rank_bound(self) -> int | None:
+        """The number of trainable parameter entries, which bounds the rank of ``G``
+        (``None`` for a Gram matrix of the generic path, which keeps no parameters)."""
+        if any(part.params is None for part in self._parts):
+            return None
+        return sum(param.numel() for part in self._parts for param in part.params)
 
     def weighted_gradients(self, alpha: torch.Tensor) -> dict[nn.Parameter, torch.Tensor] | None:
         """Return ``sum_i alpha_i g_i`` per trainable parameter, from the kept factors.

@@ -115,6 +115,9 @@ _ACTIVE_SET_MAX = 128
 # Largest problem solved in float64 numpy first with method='auto' (:func:`_pdas`, whose
 # factorisations cost O(n^3) but no tensor operations), and its iteration limit.
 _SMALL_MAX = 256
+# Largest rank-deficient problem (G of rank at most B/2) the low-rank path takes: its
+# dense float64 G is at most 300 MB.
+_LOW_RANK_MAX = 6144
 _PDAS_MAX_ITER = 30
 # The low-rank path (:func:`_low_rank`): interior-point iterations in the factor's space,
 # and the active-set rounds of the exact finish tried from each of them.
@@ -334,10 +337,15 @@ def solve_box_qp(
     batched = G.ndim == 3
     start = None
     if method == "auto" and not batched and G.device.type == "cpu" and limit > 0:
-        if 0 < p.shape[0] <= _SMALL_MAX:
+        B = p.shape[0]
+        rank = getattr(G, "rank_bound", None)
+        # More samples than parameters: G has rank below B, and the low-rank path's
+        # interior point costs O(B r^2) where the large path's Newton systems are B x B.
+        rank_deficient = rank is not None and _SMALL_MAX < B <= _LOW_RANK_MAX and 2 * rank <= B
+        if 0 < B <= _SMALL_MAX or rank_deficient:
             # Solved in float64 numpy, without tensor operations (a few hundred of them
             # cost more than the whole solve at these sizes).
-            small = _small_solution(G, p, C_t, alpha0, tol)
+            small = _small_solution(G, p, C_t, alpha0, tol, rank_deficient)
             if small.certified:
                 gap = float(small.gap)
                 return BoxQPResult(small.alpha, 1, gap, gap <= tol_ok)
@@ -630,8 +638,13 @@ def _small_solution(
     C: torch.Tensor,
     alpha0: torch.Tensor | None,
     tol: float,
+    rank_deficient: bool = False,
 ) -> _SmallSolution:
     """A small CPU problem solved in float64 numpy, without tensor operations.
+
+    ``rank_deficient``: ``G`` is known to have rank at most half its size (a batch of
+    more samples than the model has parameters); the active-set iteration, which
+    singular faces defeat, is skipped for the low-rank path.
 
     The servable block (the samples :func:`_bounds` keeps) is solved by a primal-dual
     active-set iteration (:func:`_pdas`) from the warm start, and where it does not
@@ -670,7 +683,7 @@ def _small_solution(
             return torch.from_numpy(x), gap
         return torch.from_numpy(x), relative_gap(x[index].astype(np.float64))
 
-    solution = _pdas(sub, linear, upper, start)
+    solution = None if rank_deficient else _pdas(sub, linear, upper, start)
     if solution is not None and (gap := relative_gap(solution)) <= tol:
         alpha, gap = rounded(solution, gap)
         return _SmallSolution(True, alpha, gap, None)
