@@ -473,3 +473,27 @@ def test_layer_that_does_not_reach_the_loss(device: str) -> None:
     rows, _ = per_sample_gram(module, cross_entropy, *make_data(device), lazy=True)
     weighted = rows.weighted_gradients(torch.ones(BATCH, dtype=torch.float64, device=device))
     assert set(weighted) == {module.used.weight, module.used.bias}
+
+
+@pytest.mark.parametrize("steps", [None, 5])
+def test_gram_rows_jacobian_factors_the_gram_matrix(steps):
+    """``GramRows.jacobian()`` is the per-sample gradient matrix: ``J J^T`` equals the Gram
+    matrix, with as many columns as trainable entries (``rank_bound``), for layers applied
+    to single inputs and to every step of a sequence."""
+    torch.manual_seed(0)
+    shape = (12, 3) if steps is None else (12, steps, 3)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(3, 4),
+        torch.nn.Tanh(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * (steps or 1), 2),
+    ).double()
+    X, y = torch.randn(*shape, dtype=torch.float64), torch.randint(0, 2, (12,))
+
+    def loss(output, target):
+        return torch.nn.functional.cross_entropy(output, target, reduction="none")
+
+    rows, _ = per_sample_gram(model, loss, X, y, lazy=True)
+    J = rows.jacobian()
+    assert J.shape == (12, rows.rank_bound) == (12, sum(p.numel() for p in model.parameters()))
+    torch.testing.assert_close(J @ J.T, per_sample_gram_functional(model, loss, X, y))

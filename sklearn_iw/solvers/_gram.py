@@ -416,6 +416,9 @@ class _Explicit:
         left = self.jac if index is None else self.jac.index_select(0, index)
         return left @ self.jac.T
 
+    def jacobian(self) -> torch.Tensor:
+        return self.jac
+
     def diagonal(self) -> torch.Tensor:
         return self.jac.square().sum(dim=1)
 
@@ -440,6 +443,13 @@ class _Factored:
         scaled = self.deltas * per_row[:, None]
         grads = [scaled.T @ self.acts]
         return grads + [scaled.sum(dim=0)] if self.with_bias else grads
+
+    def jacobian(self) -> torch.Tensor:
+        # sum_t outer(D_it, A_it) per sample, flattened as the weight, then the bias's.
+        acts = self.acts.reshape(self.batch_size, self.steps, -1)
+        deltas = self.deltas.reshape(self.batch_size, self.steps, -1)
+        grads = torch.bmm(deltas.mT, acts).reshape(self.batch_size, -1)
+        return torch.cat([grads, deltas.sum(dim=1)], dim=1) if self.with_bias else grads
 
     def rows(self, index: torch.Tensor | None) -> torch.Tensor:
         acts, deltas, steps = self.acts, self.deltas, self.steps
@@ -580,6 +590,13 @@ class GramRows:
     def full(self) -> torch.Tensor:
         """Return the whole ``(B, B)`` matrix."""
         return self._compute(None)
+
+    def jacobian(self) -> torch.Tensor | None:
+        """Return the ``(B, rank_bound)`` per-sample gradients ``J`` with ``G = J J^T``
+        (``None`` for a Gram matrix of the generic path)."""
+        if any(part.params is None for part in self._parts):
+            return None
+        return torch.cat([part.jacobian() for part in self._parts], dim=1).to(self.dtype)
 
     @property
     def rank_bound(self) -> int | None:

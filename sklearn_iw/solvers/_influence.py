@@ -107,8 +107,11 @@ def span_self_influence(
         free, bound = active[~at_bound], active[at_bound]
         S2[bound] = diag[bound]
         if free.size:
-            rows = G.index_select(0, torch.from_numpy(active).to(alpha.device))
-            G_AF = rows.detach().cpu().numpy().astype(np.float64).take(free, axis=1)
+            # Rows of the free samples only (G is symmetric): a full batch of a model with
+            # few parameters keeps most samples active but at most as many free as the
+            # rank, and rows cost B entries each.
+            rows = G.index_select(0, torch.from_numpy(free).to(alpha.device))
+            G_AF = rows.detach().cpu().numpy().astype(np.float64).take(active, axis=1).T
             G_FF = G_AF[~at_bound]
             jitter = _JITTER * max(float(diag[free].max()), 1e-300)
             while True:  # semi-definite and unlucky: raise the jitter

@@ -654,17 +654,22 @@ def _small_solution(
     rounded to the dtype of ``G``.
     """
     B = p.shape[0]
-    dense = G if isinstance(G, torch.Tensor) else G.index_select(0, torch.arange(B))
-    full = dense.numpy().astype(np.float64, copy=False)
+    jacobian = G.jacobian() if rank_deficient and hasattr(G, "jacobian") else None
+    if jacobian is not None:
+        # G = J J^T from the per-sample gradients: no B x B matrix is formed.
+        full = _FactorGram(jacobian.numpy().astype(np.float64, copy=False))
+    else:
+        dense = G if isinstance(G, torch.Tensor) else G.index_select(0, torch.arange(B))
+        full = dense.numpy().astype(np.float64, copy=False)
     diagonal = full.diagonal()
     linear_all = p.numpy().astype(np.float64, copy=False)
-    servable = (diagonal > torch.finfo(dense.dtype).eps * diagonal.max()) & (linear_all > 0)
+    servable = (diagonal > torch.finfo(G.dtype).eps * diagonal.max()) & (linear_all > 0)
     index = np.flatnonzero(servable)
     n = index.size
     if n == 0:
         return _SmallSolution(False, None, 0.0, None)
     all_servable = n == B
-    sub = full if all_servable else full[np.ix_(index, index)]
+    sub = full if all_servable else full.take(index, axis=0).take(index, axis=1)
     linear = linear_all if all_servable else linear_all[index]
     bounds = C.numpy().astype(np.float64)
     upper = (bounds if bounds.shape == (B,) else np.broadcast_to(bounds, (B,)))[index]
@@ -677,7 +682,7 @@ def _small_solution(
         return _relative(point @ g, upper @ np.minimum(g, 0.0), point @ linear)
 
     def rounded(point: np.ndarray, gap: float) -> tuple[torch.Tensor, float]:
-        x = np.zeros(B, dtype=dense.numpy().dtype)
+        x = np.zeros(B, dtype=torch.empty(0, dtype=G.dtype).numpy().dtype)
         x[index] = point
         if x.dtype == np.float64:
             return torch.from_numpy(x), gap
@@ -690,7 +695,10 @@ def _small_solution(
     # Rank-deficient Gram matrices (more samples than parameters, duplicated samples):
     # singular faces defeat the active-set iteration, and the rank r < n makes the
     # interior-point method cheap in the factor's space.
-    factor = _low_rank_factor(sub, float(torch.finfo(dense.dtype).eps))
+    if isinstance(sub, _FactorGram):
+        factor = sub.factor
+    else:
+        factor = _low_rank_factor(sub, float(torch.finfo(G.dtype).eps))
     if factor is not None:
         solution = _low_rank(sub, factor, linear, upper, tol, relative_gap)
         if solution is not None:
@@ -698,6 +706,8 @@ def _small_solution(
             return _SmallSolution(True, alpha, gap, None)
     if n > _ACTIVE_SET_MAX:
         return _SmallSolution(False, None, 0.0, None)
+    if isinstance(sub, _FactorGram):
+        sub = sub.factor @ sub.factor.T
     solution = _daqp(sub, linear, upper, relative_gap)
     if solution is None:
         return _SmallSolution(False, None, 0.0, None)
@@ -744,7 +754,7 @@ def _pdas(G: np.ndarray, p: np.ndarray, u: np.ndarray, x0: np.ndarray) -> np.nda
         if face.size:
             rhs = p[face]
             if at_upper.any():
-                rhs = rhs - G[face] @ x
+                rhs = rhs - G.take(face, axis=0) @ x
             block = G.take(face, axis=0).take(face, axis=1)  # 3x faster than G[ix_]
             factor, info = _LAPACK_POTRF(block, lower=1, clean=0, overwrite_a=1)
             if info != 0 or factor.diagonal().min() ** 2 <= tiny:
@@ -753,6 +763,29 @@ def _pdas(G: np.ndarray, p: np.ndarray, u: np.ndarray, x0: np.ndarray) -> np.nda
             if info != 0:
                 return None
     return None
+
+
+class _FactorGram:
+    """``G = F F^T`` read through its factor ``F`` ``(n, r)``, as the low-rank path reads a
+    dense ``G``: ``diagonal``, ``G @ x`` and ``take`` of rows, then of columns."""
+
+    def __init__(self, factor: np.ndarray, columns: np.ndarray | None = None):
+        self.factor = factor
+        self._columns = factor if columns is None else columns
+
+    def diagonal(self) -> np.ndarray:
+        return np.einsum("ij,ij->i", self.factor, self._columns)
+
+    def __matmul__(self, x: np.ndarray) -> np.ndarray:
+        return self.factor @ (self._columns.T @ x)
+
+    def take(self, index: np.ndarray, axis: int) -> _FactorGram:
+        if axis == 0:
+            return _FactorGram(self.factor[index], self._columns)
+        return _FactorGram(self.factor, self._columns[index])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self.factor @ self._columns.T
 
 
 def _low_rank_factor(G: np.ndarray, eps: float) -> np.ndarray | None:
@@ -915,8 +948,8 @@ def _finish(
         if face.size:
             rhs = p[face]
             if at_upper.any():
-                rhs = rhs - G[face] @ x
-            block = G.take(face, axis=0).take(face, axis=1)
+                rhs = rhs - G.take(face, axis=0) @ x
+            block = np.asarray(G.take(face, axis=0).take(face, axis=1))
             factor, info = _LAPACK_POTRF(block, lower=1, clean=0, overwrite_a=0)
             if info == 0 and factor.diagonal().min() ** 2 > face.size * tiny_scale:
                 x[face], _ = _LAPACK_POTRS(factor, rhs, lower=1)
