@@ -60,13 +60,11 @@ def main() -> None:
 
     X, y = load_digits(return_X_y=True)
     split = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
-    print("-- digits (1797 x 64, 10 classes), hidden (64,)")
-    sk_mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=50, random_state=0)
+    print("-- digits (1797 x 64, 10 classes), hidden (64,), each at its defaults")
+    sk_mlp = MLPClassifier(hidden_layer_sizes=(64,), random_state=0)
     print(run("sklearn MLPClassifier adam", sk_mlp, *split))
     for optimizer in ("importance_weights", "adam", "momentum", "lbfgs"):
-        estimator = IWMLPClassifier(
-            hidden_layer_sizes=(64,), optimizer=optimizer, max_iter=50, random_state=0
-        )
+        estimator = IWMLPClassifier(hidden_layer_sizes=(64,), optimizer=optimizer, random_state=0)
         print(run(f"IWMLPClassifier {optimizer}", estimator, *split))
 
     X_seq = (X / 16.0).reshape(-1, 8, 8).astype(np.float32)

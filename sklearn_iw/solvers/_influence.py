@@ -544,11 +544,11 @@ def _aligned_pull(
         for rows in torch.arange(len(active), device=active.device).split(chunk):
             x, e = X.index_select(0, rows), direction.index_select(0, rows)
             torch._foreach_copy_(trainable, final_weights)
-            final = per_sample_jacobian(module, _output_along, x, e).to(work)
+            final = _output_jacobian(module, x, e).to(work)
             norm2 = final.square().sum(dim=1)
             for (weights, _), increment in zip(accumulator.segments, increments, strict=True):
                 torch._foreach_copy_(trainable, weights)
-                then = per_sample_jacobian(module, _output_along, x, e).to(work)
+                then = _output_jacobian(module, x, e).to(work)
                 ratio = (then * final).sum(dim=1) / torch.where(norm2 > 0, norm2, 1.0)
                 aligned[rows] += increment.index_select(0, rows) * torch.where(
                     norm2 > 0, ratio, 1.0
@@ -556,6 +556,18 @@ def _aligned_pull(
     finally:
         torch._foreach_copy_(trainable, final_weights)
     return aligned
+
+
+def _output_jacobian(module: nn.Module, X: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """Per-sample gradients of the output along ``direction``, ``(n, n_trainable)``: from
+    the layer factors of :func:`per_sample_gram`'s fast paths (one forward and backward,
+    the LSTM's fused kernel included), else by ``torch.func``."""
+    with torch.enable_grad():
+        rows, _ = per_sample_gram(module, _output_along, X, direction, lazy=True)
+        jacobian = rows.jacobian() if isinstance(rows, GramRows) else None
+        if jacobian is None:
+            jacobian = per_sample_jacobian(module, _output_along, X, direction)
+    return jacobian.detach()
 
 
 def _output_along(output: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
