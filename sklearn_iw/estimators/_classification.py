@@ -249,8 +249,9 @@ class BaseIWClassifier(ClassifierMixin, BaseIWEstimator):
         if outputs is None or self.loo_reason_["estimate"] is not None:
             nan_with_reason(self, "estimate", math.nan)
             n_outputs = 1 if self.task_ == "binary" else len(self.classes_)
-            outputs = torch.full((len(self._loo_influence), n_outputs), math.nan)
-        return view(outputs).numpy()
+            outputs = np.full((len(self._loo_influence), n_outputs), math.nan)
+        # Kept as numpy: a pickle of a model fitted on a GPU loads on a CPU-only machine.
+        return view(torch.from_numpy(outputs)).numpy()
 
     @staticmethod
     def _error(predictions: np.ndarray, y: np.ndarray) -> float:

@@ -524,6 +524,8 @@ def settle_estimate(estimator) -> None:
         return
     try:
         estimate = loo_margins(*inputs)
+        # The segments' weights served the estimate only: a pickle need not carry them.
+        inputs[-1].segments.clear()
         reason = estimate.reason
         # A NaN margin would count as no error: an optimistic number, never given.
         if reason is None and bool(torch.isnan(estimate.margins).any()):
@@ -540,7 +542,7 @@ def settle_estimate(estimator) -> None:
         return
     estimator._loo_influence = (estimate.final - estimate.margins).cpu().numpy()
     estimator._loo_estimate = float((estimate.margins < 0).double().mean())
-    estimator._loo_outputs = estimate.outputs.cpu()
+    estimator._loo_outputs = estimate.outputs.cpu().numpy()
 
 
 def nan_with_reason(estimator, quantity: str, value: float) -> float:
