@@ -128,6 +128,19 @@ def span_self_influence(
     return torch.from_numpy(np.maximum(S2, 0.0)).to(alpha)
 
 
+def _output_gradient(
+    output: torch.Tensor,
+    target: torch.Tensor,
+    per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """``dE/df`` per sample: the gradient of each sample's loss with respect to its
+    outputs, ``(n, K)``."""
+    with torch.enable_grad():
+        out = output.detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(per_sample_loss(out, target).sum(), out)
+    return grad
+
+
 def margins(
     output: torch.Tensor,
     target: torch.Tensor,
@@ -158,9 +171,7 @@ def margins(
     if target.ndim > 1:
         nan = output.new_full((output.shape[0],), float("nan"))
         return nan, nan.clone()
-    with torch.enable_grad():
-        out = output.clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(per_sample_loss(out, target).sum(), out)
+    grad = _output_gradient(output, target, per_sample_loss)
     if output.shape[1] == 1:
         sign = 2.0 * target.to(output.dtype) - 1.0
         m = sign * output[:, 0]
@@ -194,8 +205,6 @@ class InfluenceAccumulator:
     span : torch.Tensor
         ``(n,)`` ``sum_t lr a_k S_k^2 |dm/dE|``: the margin lost by removing ``k``, summed
         over the steps where ``k`` was active, each at its own step.
-    pull : torch.Tensor
-        ``(n,)`` ``s_k = sum_t lr a_k``: the total weight of ``k`` in the run.
     output_pull : torch.Tensor
         ``(n,)`` ``P_k = sum_t lr a_k |e_k(t)|``: the pull in output-gradient units, each
         step at its own weights (``e = dE/df``).
@@ -211,7 +220,6 @@ class InfluenceAccumulator:
 
     def __init__(self, n_samples: int, dtype: torch.dtype, device: torch.device):
         self.span = torch.zeros(n_samples, dtype=dtype, device=device)
-        self.pull = torch.zeros(n_samples, dtype=dtype, device=device)
         self.output_pull = torch.zeros(n_samples, dtype=dtype, device=device)
         self.curvature_pull = torch.zeros(n_samples, dtype=dtype, device=device)
         self.ever_active = torch.zeros(n_samples, dtype=torch.bool, device=device)
@@ -252,7 +260,6 @@ class InfluenceAccumulator:
             ``(B,)`` :func:`loss_gradient_scale` at the weights before the step.
         """
         weight = alpha.to(self.span.dtype) * torch.as_tensor(lr, dtype=self.span.dtype)
-        self.pull.index_add_(0, index, weight)
         slope = dm_dE.abs().to(self.span.dtype)
         self.span.index_add_(0, index, weight * S2.to(self.span.dtype) * slope)
         self.output_pull.index_add_(0, index, weight * gradient_norm.to(weight.dtype))
@@ -347,10 +354,7 @@ def loss_gradient_scale(
     gradient_norm, curvature : torch.Tensor
         ``(n,)`` each; ``0`` where the loss has no gradient.
     """
-    with torch.enable_grad():
-        out = output.detach().clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(per_sample_loss(out, target).sum(), out)
-    norm2 = grad.square().sum(dim=1)
+    norm2 = _output_gradient(output, target, per_sample_loss).square().sum(dim=1)
     curvature = _curvature_along_gradient(output, target, per_sample_loss) * norm2
     return norm2.sqrt(), curvature
 
@@ -363,21 +367,17 @@ def _gradient_direction(
     """Per sample, the unit loss gradient ``e / |e|`` in output space (where ``e = 0``,
     the direction that lowers the margin) and the margin's change per unit output move
     along it, ``|<dm/df, e / |e|>|``."""
-    with torch.enable_grad():
-        out = output.detach().clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad(per_sample_loss(out, target).sum(), out)
+    grad = _output_gradient(output, target, per_sample_loss)
+    norm = grad.square().sum(dim=1, keepdim=True).sqrt()
     if output.shape[1] == 1:
         lowers_margin = (1.0 - 2.0 * target.to(output.dtype))[:, None]
-    else:
-        rival = output.scatter(1, target[:, None], float("-inf")).argmax(dim=1)
-        lowers_margin = torch.zeros_like(output)
-        lowers_margin.scatter_(1, target[:, None], -(0.5**0.5))
-        lowers_margin.scatter_(1, rival[:, None], 0.5**0.5)
-    norm = grad.square().sum(dim=1, keepdim=True).sqrt()
-    direction = torch.where(norm > 0, grad / torch.where(norm > 0, norm, 1.0), lowers_margin)
-    if output.shape[1] == 1:
+        direction = torch.where(norm > 0, grad / torch.where(norm > 0, norm, 1.0), lowers_margin)
         return direction, torch.ones_like(norm[:, 0])
     rival = output.scatter(1, target[:, None], float("-inf")).argmax(dim=1)
+    lowers_margin = torch.zeros_like(output)
+    lowers_margin.scatter_(1, target[:, None], -(0.5**0.5))
+    lowers_margin.scatter_(1, rival[:, None], 0.5**0.5)
+    direction = torch.where(norm > 0, grad / torch.where(norm > 0, norm, 1.0), lowers_margin)
     along = direction.gather(1, target[:, None])[:, 0] - direction.gather(1, rival[:, None])[:, 0]
     return direction, along.abs()
 

@@ -682,7 +682,7 @@ def _small_solution(
         return _relative(point @ g, upper @ np.minimum(g, 0.0), point @ linear)
 
     def rounded(point: np.ndarray, gap: float) -> tuple[torch.Tensor, float]:
-        x = np.zeros(B, dtype=torch.empty(0, dtype=G.dtype).numpy().dtype)
+        x = np.zeros(B, dtype=p.numpy().dtype)  # p has the dtype of G
         x[index] = point
         if x.dtype == np.float64:
             return torch.from_numpy(x), gap
