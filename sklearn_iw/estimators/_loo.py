@@ -286,8 +286,8 @@ class LeaveOneOutRecorder(Callback):
 
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history) - 1 - self.first_epoch_  # skorch opened its row
-        margins = net.criterion_.task in _MARGIN_TASKS
-        if self.recording_ and margins and epoch & (epoch - 1) == 0:
+        has_margins = net.criterion_.task in _MARGIN_TASKS
+        if self.recording_ and has_margins and epoch & (epoch - 1) == 0:
             # Segments of epochs 0, 1, 2, 4, 8, ...: the weights of each segment's start
             # turn its pull to the final gradient directions (the estimate).
             self.influence_.start_segment(p for p in net.module_.parameters() if p.requires_grad)
@@ -334,9 +334,9 @@ class LeaveOneOutRecorder(Callback):
                 lr = torch.cat([torch.full_like(a, r) for a, r in zip(alphas, lr, strict=True)])
                 output, target = torch.cat(output), torch.cat(target)
                 _, margin_per_loss = margins(output, target, net.criterion_)
-                pull, curvature = loss_gradient_scale(output, target, net.criterion_)
+                gradient_norm, curvature = loss_gradient_scale(output, target, net.criterion_)
                 self.influence_.update(
-                    index, alpha, torch.cat(span), lr, margin_per_loss, pull, curvature
+                    index, alpha, torch.cat(span), lr, margin_per_loss, gradient_norm, curvature
                 )
             except NUMERICAL_ERRORS as exc:
                 if not _is_numerical(exc):
