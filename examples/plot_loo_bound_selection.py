@@ -12,7 +12,7 @@ own run, each honest about what it is:
   extra cost, exact for the samples that were never active;
 - :func:`~sklearn_iw.model_selection.leave_one_out`: the exact LOO error (equal to n
   refits), which re-runs only the ever-active samples, each from the epoch it first
-  became active.
+  became active (``criterion='replay'``).
 
 :class:`~sklearn_iw.LOOBoundSearchCV` ranks candidates by any of them after **one** fit
 each (``criterion='estimate'``, ``'bound'`` or ``'replay'``), where
@@ -32,7 +32,6 @@ import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.base import clone
 from sklearn.datasets import load_wine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -40,7 +39,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_iw import IWMLPClassifier, LOOBoundSearchCV
-from sklearn_iw.model_selection import leave_one_out
+from sklearn_iw.model_selection import LOOCurveDisplay
 from sklearn_iw.solvers import ImportanceWeights
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -84,47 +83,46 @@ print(f"held-out accuracy: LOO estimate {loo.score(X_test, y_test):.3f}, ", end=
 print(f"cross-validation {cv.score(X_test, y_test):.3f}")
 
 # %%
-# Exact leave-one-out and held-out error of every candidate
-# ---------------------------------------------------------
-# For the figure: the exact LOO error of each candidate by replay (what
-# ``criterion='replay'`` ranks by), and each candidate trained on the training part and
-# scored on the held-out quarter.
-results = loo.cv_results_
-exact, cost = [], []
-for params in results["params"]:
-    replay = leave_one_out(clone(pipe).set_params(**params), X_train, y_train)
-    exact.append(replay.error)
-    cost.append(replay.cost_fraction)
-held_out = np.array(
-    [
-        1 - clone(pipe).set_params(**params).fit(X_train, y_train).score(X_test, y_test)
-        for params in results["params"]
-    ]
-)
-print("replay cost, as a fraction of n refits:", np.round(cost, 2))
+# Exact leave-one-out of every candidate
+# --------------------------------------
+# For the figure: the same grid ranked by the exact LOO error (``criterion='replay'``),
+# whose ``cv_results_`` holds each candidate's bound, estimate and exact LOO error.
+replay = LOOBoundSearchCV(pipe, grid, criterion="replay").fit(X_train, y_train)
+results = replay.cv_results_
+print("replay cost, as a fraction of n refits:", np.round(results["replay_cost_fraction"], 2))
 p_values = np.array(grid["clf__optimizer__p"])
 
 # %%
 # Plot
 # ----
-# Left: the estimate, the exact LOO error, the cross-validation error and the held-out
-# error; the dashed line marks the estimate's choice, the dotted one cross-validation's.
-# Right: the bound, which counts every sample that was ever active, against the estimate.
+# :class:`~sklearn_iw.model_selection.LOOCurveDisplay` draws the LOO errors of the
+# candidates against ``p`` (on a log axis: it spans a factor 100). Left: the estimate,
+# the exact LOO error and the error on the held-out quarter (each candidate trained again
+# on the training part: the search keeps only the best model), with the 5-fold
+# cross-validation error added; the dashed line marks the estimate's choice, the dotted
+# one cross-validation's. Right: the bound, which counts every sample that was ever
+# active, against the estimate and the exact LOO error.
 fig, (ax_err, ax_bound) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-ax_err.plot(p_values, results["loo_estimate"], "o-", label="loo_estimate_ (one fit)")
-ax_err.plot(p_values, exact, "x-", label="exact LOO (leave_one_out)")
-ax_err.plot(p_values, 1 - cv.cv_results_["mean_test_score"], "s-", label="5-fold CV error")
-ax_err.plot(p_values, held_out, "^-", label="held-out error")
+LOOCurveDisplay.from_search(
+    replay,
+    quantities=("loo_estimate", "loo_replay"),
+    X=X_train,
+    y=y_train,
+    X_test=X_test,
+    y_test=y_test,
+    ax=ax_err,
+)
+cv_error = 1 - cv.cv_results_["mean_test_score"]
+ax_err.plot(p_values, cv_error, "s-", color="C4", label="5-fold CV error")
 ax_err.axvline(loo.best_params_["clf__optimizer__p"], color="C0", ls="--", lw=1)
-ax_err.axvline(cv.best_params_["clf__optimizer__p"], color="C2", ls=":", lw=1.5)
-ax_err.set(xscale="log", xlabel="margin scale p", ylabel="error", title="Selection")
+ax_err.axvline(cv.best_params_["clf__optimizer__p"], color="C4", ls=":", lw=1.5)
+ax_err.set(xlabel="margin scale p", title="Selection")
 ax_err.legend()
 
-ax_bound.plot(p_values, results["loo_bound"], "o-", color="C3", label="loo_bound_")
-ax_bound.plot(p_values, results["n_support"] / len(y_train), "d--", label="ever active / n")
-ax_bound.plot(p_values, results["loo_estimate"], "o-", color="C0", label="loo_estimate_")
-ax_bound.plot(p_values, exact, "x-", color="C1", label="exact LOO")
-ax_bound.set(xscale="log", xlabel="margin scale p", ylabel="error / share of samples")
+LOOCurveDisplay.from_search(replay, ax=ax_bound)
+ever_active = results["n_support"] / len(y_train)
+ax_bound.plot(p_values, ever_active, "d--", color="C7", label="ever active / n")
+ax_bound.set(xlabel="margin scale p", ylabel="error / share of samples")
 ax_bound.set_title("The bound is rigorous but loose")
 ax_bound.legend()
 plt.show()

@@ -34,11 +34,13 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
+from ._display import LOOCurveDisplay
 from .estimators._loo import leave_one_out
 
 __all__ = [
     "LOOBoundRandomizedSearchCV",
     "LOOBoundSearchCV",
+    "LOOCurveDisplay",
     "leave_one_out",
     "loo_bound_scorer",
     "loo_estimate_scorer",
