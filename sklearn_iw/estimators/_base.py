@@ -23,9 +23,9 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from skorch.callbacks import EarlyStopping, PrintLog
+from skorch.callbacks import Callback, EarlyStopping, PrintLog
 from torch import nn
 
 from ..solvers import (
@@ -103,6 +103,28 @@ verbose : int, default=0
     Print one line per epoch when positive.
 warm_start : bool, default=False
     Continue from the previous solution when ``fit`` is called again.
+callbacks : list of skorch Callback or (str, Callback) tuples, default=None
+    skorch callbacks for the training loop, as skorch's own ``callbacks`` argument:
+    ``EpochScoring``, ``ProgressBar``, ``Checkpoint``, ``TensorBoard``, ... Each fit
+    trains new instances with the same parameters, so the ones given here stay as they
+    are; the trained ones are in ``net_.callbacks_`` (``warm_start`` and
+    ``partial_fit`` keep those of the fit they continue). They run after the epoch's
+    records (``epoch``, ``dur``, ``train_loss``, ``event_lr``, and ``valid_loss`` and
+    ``valid_score`` with ``early_stopping``) and before the stopping rule. A name may
+    not be one of the estimator's own callbacks' ('stopping', 'loo', ...). Scoring
+    callbacks score against the encoded targets: class indices 0 to n_classes - 1 (a
+    0/1 matrix for multilabel targets), or the regression targets; on the validation
+    set (skorch's default ``on_train=False``) they need ``early_stopping=True``, which
+    holds it out. Every optimizer fires ``on_train_*``, ``on_epoch_*`` and
+    ``on_batch_*``. Gradient optimizers fire ``on_grad_computed`` after each gradient
+    of the batch objective (L2 penalty included): once a step, at every evaluation of
+    the line search for 'cg', 'bfgs' and 'lbfgs'; 'newton' differentiates the objective
+    itself and leaves the parameters' ``.grad`` unset there. Importance weights do not
+    fire ``on_grad_computed``: their update, the importance-weighted sum of the
+    per-sample gradients, is computed and applied inside the optimizer, so there is no
+    gradient for a callback to read or clip before it (``clip_norm`` and
+    ``update_clip`` bound it); their ``on_batch_end`` gets the batch's importance
+    weights as ``sample_alpha``.
 """
 
 _ATTRIBUTES_DOC = """\
@@ -244,6 +266,73 @@ def _noop(*args, **kwargs) -> None:
     """Output sink that prints nothing (skorch callbacks take a ``sink``)."""
 
 
+# Names of the engine's callbacks: skorch's defaults and the estimator's (_make_engine).
+_ENGINE_CALLBACKS = (
+    "epoch_timer",
+    "train_loss",
+    "valid_loss",
+    "print_log",
+    "valid_score",
+    "lr_schedule",
+    "loo",
+    "stopping",
+    "resume",
+)
+
+
+def _check_callbacks(callbacks: list, owner: str) -> None:
+    """Raise ``InvalidParameterError`` unless every element of ``callbacks`` is a skorch
+    ``Callback`` instance or a ``(name, Callback)`` tuple whose name is unique and none of
+    the engine's own (an unnamed callback is named by its class, as skorch names it)."""
+    names, given = [], []
+    for position, item in enumerate(callbacks):
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            name, callback = item
+            given.append(name)
+        else:
+            callback = item
+            name = type(callback).__name__
+        if not isinstance(callback, Callback):
+            hint = (
+                f" (an instance is needed: {callback.__name__}())"
+                if isinstance(callback, type) and issubclass(callback, Callback)
+                else ""
+            )
+            raise InvalidParameterError(
+                f"The 'callbacks' parameter of {owner} must be a list of skorch Callback "
+                f"instances or (name, Callback) tuples; element {position} is {item!r}"
+                f"{hint}."
+            )
+        if name in _ENGINE_CALLBACKS:
+            raise InvalidParameterError(
+                f"The callback name {name!r} in the 'callbacks' parameter of {owner} is "
+                f"taken by one of its own callbacks ({', '.join(_ENGINE_CALLBACKS)}): "
+                "choose another."
+            )
+        names.append(name)
+    for name in given:
+        # skorch numbers unnamed callbacks of one class apart, never a name given to it.
+        if names.count(name) > 1:
+            raise InvalidParameterError(
+                f"The callback name {name!r} occurs more than once in the 'callbacks' "
+                f"parameter of {owner}: give each callback its own name."
+            )
+
+
+def _renewed(item: Callback | tuple[str, Callback]) -> Callback | tuple[str, Callback]:
+    """A new instance of the callback (of a ``(name, callback)`` tuple, under its name)
+    with the same parameters, untouched by earlier fits.
+
+    skorch initialises and trains the callback instances it is given; the estimator's
+    ``callbacks`` must stay as they were set. The parameters are shared, not copied: a
+    TensorBoard writer or a logger's run is where the callback writes, and holds threads
+    and files that cannot be copied.
+    """
+    if isinstance(item, tuple):
+        return item[0], _renewed(item[1])
+    return type(item)(**item.get_params(deep=False))
+
+
 class BaseIWEstimator(BaseEstimator):
     """Base class of the package's estimators; not for direct use.
 
@@ -274,6 +363,7 @@ class BaseIWEstimator(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "callbacks": [list, None],
     }
 
     # Hyperparameters of the optimizers named by a string that differ for this estimator
@@ -419,8 +509,9 @@ class BaseIWEstimator(BaseEstimator):
     def _check_params(self) -> None:
         """Validate the parameters against ``_parameter_constraints`` (raising
         scikit-learn's ``InvalidParameterError``), then what a constraint cannot express:
-        that a requested CUDA device exists."""
+        the elements of ``callbacks`` and that a requested CUDA device exists."""
         self._validate_params()
+        _check_callbacks(self.callbacks or [], type(self).__name__)
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ValueError(
                 "device='cuda' was requested but CUDA is not available: torch sees no GPU. "
@@ -624,6 +715,7 @@ class BaseIWEstimator(BaseEstimator):
         monitor = "valid_score" if self.early_stopping else "train_loss"
         sink = print if self.verbose else _noop
         callbacks = [
+            *([("valid_score", ValidScore())] if self.early_stopping else []),
             (
                 "lr_schedule",
                 ContinuingLRScheduler(
@@ -632,6 +724,11 @@ class BaseIWEstimator(BaseEstimator):
                     event_name="event_lr",
                 ),
             ),
+            ("loo", LeaveOneOutRecorder(self.n_iter_no_change, self.tol, checkpoints=checkpoints)),
+            # The user's callbacks see the epoch's records. They and the recorder come
+            # before "stopping": EarlyStopping ends training by raising in on_epoch_end,
+            # which skips the callbacks after it.
+            *map(_renewed, self.callbacks or []),
             (
                 "stopping",
                 EarlyStopping(
@@ -645,13 +742,8 @@ class BaseIWEstimator(BaseEstimator):
                 ),
             ),
         ]
-        # Before "stopping": EarlyStopping ends an epoch by raising, skipping later callbacks.
-        recorder = LeaveOneOutRecorder(self.n_iter_no_change, self.tol, checkpoints=checkpoints)
-        callbacks.insert(1, ("loo", recorder))
         if resume is not None:  # last: after the others have set themselves up
             callbacks.append(("resume", ResumeFrom(resume)))
-        if self.early_stopping:
-            callbacks.insert(0, ("valid_score", ValidScore()))
         return TrainingEngine(
             module.to(dtype=dtype),
             self._make_criterion(),
@@ -660,7 +752,7 @@ class BaseIWEstimator(BaseEstimator):
             clip_norm=self.clip_norm,
             batch_seed=self._seed,
             max_epochs=self.max_iter,
-            batch_size=1,  # unused: each fit call's Feed sets the batch size
+            batch_size=1,  # each partial_fit sets its Feed's batch size
             train_split=None,
             callbacks=callbacks,
             device=device,

@@ -14,19 +14,36 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+from sklearn.utils.metaestimators import available_if
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
+from skorch.utils import to_numpy
 
 from ..solvers import OptimizerSpec
-from ._data import TensorBatches, eval_forward
+from ._data import TensorBatches, TensorData, eval_forward
+from ._losses import PROBA_LOSSES
 
 # Attributes rebuilt on first use or set by each fit, left out of pickles (see
 # TrainingEngine.__getstate__).
 _CACHES = ("_hooks_cache", "_penalized_cache", "_snapshots", "feed_")
 # Training samples whose outputs must be finite at the end of a fit (TrainingEngine).
 _PROBE = 256
+# Smallest batch of validation and prediction passes (no step between their batches).
+_EVAL_BATCH = 4096
+
+
+class BatchTargets(tuple):
+    """A batch's ``(target, weight, index)``, which as an array is the targets alone.
+
+    skorch's scoring callbacks collect each batch's ``y`` with ``to_numpy`` (which keeps
+    the tuple) and concatenate them: so they score against the encoded targets.
+    """
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(to_numpy(self[0]), dtype=dtype)
 
 
 class TrainingEngine(NeuralNet):
@@ -34,7 +51,8 @@ class TrainingEngine(NeuralNet):
 
     The estimator builds the module, the per-sample criterion and the engine, then calls
     ``partial_fit(feed, None, epochs=k)`` with a :class:`~._data.Feed` per fit call.
-    Batches are ``(X_batch, (y_batch, weight_batch, sample_index))``.
+    Batches are ``(X_batch, (y_batch, weight_batch, sample_index))``, the pair a
+    :class:`BatchTargets`.
 
     Parameters
     ----------
@@ -150,6 +168,9 @@ class TrainingEngine(NeuralNet):
         self : TrainingEngine
         """
         self.feed_ = X
+        # skorch's ProgressBar counts an epoch's batches by these.
+        self.batch_size = X.batch_size
+        self.iterator_valid__batch_size = max(X.batch_size, _EVAL_BATCH)
         self.diverged_at_ = None
         self._snapshot_epochs = [None, None]
         super().partial_fit(X, y, classes, **fit_params)
@@ -203,7 +224,8 @@ class TrainingEngine(NeuralNet):
         if iterator is None:
             return
         batch_count = 0
-        for batch in iterator:
+        for X, y in iterator:
+            batch = (X, BatchTargets(y))
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
             loss = step["loss"].item()
@@ -227,18 +249,45 @@ class TrainingEngine(NeuralNet):
         """Return the training and validation data the estimator prepared."""
         return X.train, X.valid
 
+    def get_dataset(self, dataset, y=None):
+        """A :class:`~._data.TensorData` as it is (scoring callbacks predict on the
+        epoch's data), else skorch's dataset."""
+        if isinstance(dataset, TensorData):
+            return dataset
+        return super().get_dataset(dataset, y)
+
     def get_iterator(self, dataset, training=False):
         """Minibatches for training (shuffled), whole-chunk batches for validation."""
         if training:
             return TensorBatches(
                 dataset,
-                self.feed_.batch_size,
+                self.batch_size,
                 shuffle=True,
                 seed=self.batch_seed,
                 first_epoch=len(self.history),
                 generator=self.feed_.generator,
             )
-        return TensorBatches(dataset, max(self.feed_.batch_size, 4096), shuffle=False)
+        return TensorBatches(dataset, self.iterator_valid__batch_size, shuffle=False)
+
+    # What skorch's scoring callbacks call, with the epoch's data (or, by default, the
+    # outputs of its batches): predictions in the encoding of the targets they get.
+    def _outputs(self, X) -> torch.Tensor:
+        return torch.cat(list(self.forward_iter(X, training=False)))
+
+    def predict(self, X):
+        """Encoded predictions: class indices (a 0/1 matrix for multilabel targets), or
+        the predicted values of regressors."""
+        return to_numpy(self.criterion_.predict(self._outputs(X)))
+
+    @available_if(lambda self: getattr(self.criterion, "loss", None) in PROBA_LOSSES)
+    def predict_proba(self, X):
+        """Probabilities of the class indices (of each label for multilabel targets)."""
+        return to_numpy(self.criterion_.proba(self._outputs(X)))
+
+    @available_if(lambda self: hasattr(self.criterion, "decision"))
+    def decision_function(self, X):
+        """Decision values of classifiers: (n,) for binary targets, one per class else."""
+        return to_numpy(self.criterion_.decision(self._outputs(X)))
 
     def _penalized(self) -> list[torch.Tensor]:
         """The weight matrices (parameters with two or more dimensions), cached per module."""

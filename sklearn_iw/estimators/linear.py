@@ -78,6 +78,7 @@ class IWLogisticRegression(_LinearModel, BaseIWClassifier):
         random_state=None,
         verbose=0,
         warm_start=False,
+        callbacks=None,
     ):
         self.loss = loss
         self.fit_intercept = fit_intercept
@@ -97,6 +98,7 @@ class IWLogisticRegression(_LinearModel, BaseIWClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.callbacks = callbacks
 
 
 IWLogisticRegression.__doc__ = f"""Linear classifier trained by gradient-based optimizers.
@@ -171,6 +173,7 @@ class IWLinearRegression(_LinearModel, BaseIWRegressor):
         random_state=None,
         verbose=0,
         warm_start=False,
+        callbacks=None,
     ):
         self.loss = loss
         self.epsilon = epsilon
@@ -190,6 +193,7 @@ class IWLinearRegression(_LinearModel, BaseIWRegressor):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.callbacks = callbacks
 
     def _set_fitted_weights(self) -> None:
         super()._set_fitted_weights()

@@ -388,6 +388,7 @@ class IWLSTMClassifier(_LSTM, BaseIWClassifier):
         random_state=None,
         verbose=0,
         warm_start=False,
+        callbacks=None,
     ):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -413,6 +414,7 @@ class IWLSTMClassifier(_LSTM, BaseIWClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.callbacks = callbacks
 
 
 class IWLSTMRegressor(_LSTM, BaseIWRegressor):
@@ -452,6 +454,7 @@ class IWLSTMRegressor(_LSTM, BaseIWRegressor):
         random_state=None,
         verbose=0,
         warm_start=False,
+        callbacks=None,
     ):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -476,6 +479,7 @@ class IWLSTMRegressor(_LSTM, BaseIWRegressor):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.callbacks = callbacks
 
 
 _DEFAULTS = {"optimizer": "importance_weights", "max_iter": 200, "alpha": 1e-4}

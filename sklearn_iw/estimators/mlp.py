@@ -156,6 +156,7 @@ class IWMLPClassifier(_MLP, BaseIWClassifier):
         random_state=None,
         verbose=0,
         warm_start=False,
+        callbacks=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -179,6 +180,7 @@ class IWMLPClassifier(_MLP, BaseIWClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.callbacks = callbacks
 
 
 class IWMLPRegressor(_MLP, BaseIWRegressor):
@@ -211,6 +213,7 @@ class IWMLPRegressor(_MLP, BaseIWRegressor):
         random_state=None,
         verbose=0,
         warm_start=False,
+        callbacks=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -233,6 +236,7 @@ class IWMLPRegressor(_MLP, BaseIWRegressor):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.callbacks = callbacks
 
 
 IWMLPClassifier.__doc__ = f"""Multi-layer perceptron classifier trained by gradient-based rules.
