@@ -39,6 +39,13 @@ def _moons(n, seed):
     return StandardScaler().fit_transform(X), y
 
 
+def _repeated(data):
+    """``data`` with its first 6 rows twice more and the next 4 once more (40 rows)."""
+    X, y = data
+    extra = np.r_[0:6, 0:6, 6:10]
+    return np.vstack([X, X[extra]]), np.r_[y, y[extra]]
+
+
 def _fixed(**kwargs):
     params = dict(max_iter=10, n_iter_no_change=1000, random_state=0, device="cpu")
     return {**params, **kwargs}
@@ -66,6 +73,12 @@ REPLAY_CASES = {
         lambda: IWLogisticRegression(
             loss="modified_huber", optimizer=_iw(0.02), **_fixed(batch_size="full")
         ),
+    ),
+    # Rows repeated 2-3 times: copies go to different batches, and leaving one out is
+    # leaving out its last copy.
+    "logistic-repeated-rows": (
+        lambda: _repeated(_blobs(28, 2, 3)),
+        lambda: IWLogisticRegression(optimizer=_iw(0.02), **_fixed(batch_size=16)),
     ),
     "mlp-minibatch": (
         lambda: _moons(40, 1),
@@ -121,9 +134,13 @@ def test_replay_equals_brute_force_refits(replay_case):
     # Only the ever-active samples are re-run, from the epoch they first acted in.
     final = result.estimator
     start, _ = _start_epochs(final)
-    assert result.n_replayed == (start >= 0).sum() < len(y)
+    # (A sample with copies is left out as its last copy: only that one is replayed.)
+    stand_in = dict(final.net_.callbacks_)["loo"].stand_in_.numpy()
+    own = stand_in == np.arange(len(y))
+    assert own.all() == (name != "logistic-repeated-rows")
+    assert result.n_replayed == (own & (start >= 0)).sum() < len(y)
     if final.n_iter_ == final.max_iter:  # a fixed number of epochs: each replay runs to it
-        epochs = final.max_iter - start[start >= 0]
+        epochs = final.max_iter - start[own & (start >= 0)]
         assert result.cost_fraction == pytest.approx(epochs.sum() / (len(y) * final.max_iter))
     assert 0 < result.cost_fraction < 1
     if name == "mlp-loss-stop":

@@ -40,7 +40,7 @@ from ..solvers import (
     resolve_schedule,
 )
 from ._callbacks import ContinuingLRScheduler, ValidScore, _build_schedule
-from ._data import Feed, TensorData, content_keys, eval_forward, shared_tensor
+from ._data import Feed, TensorData, eval_forward, sample_keys, shared_tensor
 from ._engine import TrainingEngine
 from ._layers import SeededDropout
 from ._loo import (
@@ -620,18 +620,20 @@ class BaseIWEstimator(BaseEstimator):
         # Train on weights of mean 1 (the weighted mean loss does not change): tiny
         # weights would underflow in float32. Per-sample optimizers get them scaled back.
         weight_scale = float(raw_train_weight.mean())
-        weight = weight / weight_scale
 
         def tensors(index, keyed=False):
             # Without a validation split the index is every sample: a slice views X where
             # fancy indexing would copy it (training never writes to its inputs).
             rows = slice(None) if len(index) == len(y_enc) else index
             X_rows, y_rows = np.ascontiguousarray(X[rows]), y_enc[rows]
+            # Keys hash the weights as given: their scale changes with the data set.
+            keys, stand_in = sample_keys(X_rows, y_rows, weight[rows]) if keyed else (None, None)
             return TensorData(
                 shared_tensor(X_rows, dtype, device),
                 torch.as_tensor(y_rows, dtype=y_dtype, device=device),
-                torch.as_tensor(weight[rows], dtype=dtype, device=device),
-                content_keys(X_rows, y_rows) if keyed else None,
+                torch.as_tensor(weight[rows] / weight_scale, dtype=dtype, device=device),
+                keys,
+                stand_in,
             )
 
         n_epochs = self.max_iter if epochs is None else epochs

@@ -4,8 +4,9 @@ The estimator validates and encodes the data, then hands the engine a :class:`Fe
 training (and validation) samples as tensors, and how this fit call feeds them (batch
 size, weight scale, L2 coefficient, the generator of the batch order). Batches are sliced
 from those tensors directly rather than through a ``DataLoader`` (a measured 2x on small
-models). Keyed batches hash each sample's content, so that removing a sample leaves
-every other batch unchanged (the leave-one-out lemma of importance weights needs this).
+models). Keyed batches hash each sample's content (and its copy number among equal
+samples), so that removing a sample leaves every other batch unchanged (the leave-one-out
+lemma of importance weights needs this).
 """
 
 from __future__ import annotations
@@ -31,18 +32,22 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def content_keys(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each sample's features and label, independent of its position.
+def content_keys(X: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """A 64-bit hash of each sample's features, label and weight (unless 1), independent
+    of its position.
 
-    Keyed batches are drawn from these, so that deleting a sample from the data set leaves
-    every other sample's batch unchanged. Trailing zeros of a row are not hashed: padded
-    sequences keep their keys when the padding length changes with the data set. Large
-    arrays are hashed in blocks of rows, so the temporaries stay small.
+    Equal samples get equal hashes (:func:`sample_keys` tells them apart). Trailing zeros
+    of a row are not hashed: padded sequences keep their keys when the padding length
+    changes with the data set. Large arrays are hashed in blocks of rows, so the
+    temporaries stay small.
     """
     rows = max(1, _KEY_BLOCK // max(1, math.prod(X.shape[1:])))
     if len(X) > rows:
-        blocks = range(0, len(X), rows)
-        return np.concatenate([content_keys(X[i : i + rows], y[i : i + rows]) for i in blocks])
+        parts = []
+        for i in range(0, len(X), rows):
+            block_weight = None if weight is None else weight[i : i + rows]
+            parts.append(content_keys(X[i : i + rows], y[i : i + rows], block_weight))
+        return np.concatenate(parts)
     X = np.ascontiguousarray(X).reshape(len(X), -1)
     bits = X.view(np.uint64) if X.dtype.itemsize == 8 else X.view(np.uint32).astype(np.uint64)
     labels = np.ascontiguousarray(y, dtype=np.float64).reshape(len(X), -1).view(np.uint64)
@@ -51,9 +56,57 @@ def content_keys(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     keys = np.zeros(len(X), dtype=np.uint64)
     for column in labels.T:
         keys = _mix64(keys ^ column)
+    if weight is not None:  # a weight of 1 is not hashed: unweighted samples keep their keys
+        weight = np.ascontiguousarray(weight, dtype=np.float64)
+        keys = np.where(weight != 1.0, _mix64(keys ^ weight.view(np.uint64)), keys)
     for j, column in enumerate(bits.T):
         keys = np.where(j < row_length, _mix64(keys ^ column), keys)
     return keys
+
+
+def sample_keys(
+    X: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The keys of keyed batches, and each sample's stand-in for leave-one-out.
+
+    Keyed batches are drawn from the keys, so that deleting a sample from the data set
+    leaves every other sample's batch unchanged. Equal samples (features, label and
+    weight) must not share a batch: a table with repeated rows (categorical features)
+    would see each batch hold all copies of a few rows, and every step would fit those.
+    So the ``m``-th copy (``m`` counted from 0 in the order of the data) hashes its
+    content key with ``m``; the first keeps the content key.
+
+    Deleting copy ``m`` renumbers the later copies down, which makes the run without
+    it the run without the *last* copy: that one is every copy's stand-in.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Inputs, first dimension indexes samples.
+    y : numpy.ndarray
+        Encoded targets.
+    weight : numpy.ndarray or None, default=None
+        Per-sample weights as given (before any scaling by the data set's mean weight).
+
+    Returns
+    -------
+    keys : numpy.ndarray of uint64
+        The keys of keyed batches.
+    stand_in : numpy.ndarray of int
+        For each sample, the index of the sample whose deletion gives the same run as
+        its own: itself, or the last of its copies.
+    """
+    content = content_keys(X, y, weight)
+    _, group = np.unique(content, return_inverse=True)
+    by_group = np.argsort(group, kind="stable")  # copies in the order of the data
+    first = np.r_[0, np.flatnonzero(np.diff(group[by_group])) + 1]
+    sizes = np.diff(np.r_[first, len(content)])
+    occurrence = np.empty(len(content), dtype=np.uint64)
+    occurrence[by_group] = np.arange(len(content)) - np.repeat(first, sizes)
+    keys = np.where(occurrence > 0, _mix64(content ^ _mix64(occurrence)), content)
+    stand_in = np.empty(len(content), dtype=np.int64)
+    stand_in[by_group] = np.repeat(by_group[first + sizes - 1], sizes)
+    return keys, stand_in
 
 
 def shared_tensor(array: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -82,13 +135,16 @@ class TensorData:
         Per-sample weights (sample_weight, times class weight for classifiers), shape
         (n_samples,).
     key : numpy.ndarray or None, default=None
-        Content hashes (:func:`content_keys`) for keyed batches, else None.
+        The keys of keyed batches (:func:`sample_keys`), else None.
+    stand_in : numpy.ndarray or None, default=None
+        With keys: each sample's leave-one-out stand-in (:func:`sample_keys`).
     """
 
     X: torch.Tensor
     y: torch.Tensor
     weight: torch.Tensor
     key: np.ndarray | None = None
+    stand_in: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)

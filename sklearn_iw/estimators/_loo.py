@@ -193,6 +193,14 @@ def _drop(t: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat([t[:k], t[k + 1 :]])
 
 
+def _stand_in(data: TensorData) -> torch.Tensor:
+    """Each sample's leave-one-out stand-in (:func:`~._data.sample_keys`): the run without
+    sample k is the run without ``stand_in[k]``, which the per-sample records describe."""
+    if data.stand_in is None:
+        return torch.arange(len(data), device=data.y.device)
+    return torch.as_tensor(data.stand_in, device=data.y.device)
+
+
 def _scheduler_of(net):
     return getattr(dict(net.callbacks_).get("lr_schedule"), "lr_scheduler_", None)
 
@@ -254,6 +262,10 @@ class LeaveOneOutRecorder(Callback):
         they are NaN for the fit.
     influence_ : InfluenceAccumulator
         The per-step sums behind ``loo_estimate_`` (over this training call).
+    stand_in_ : torch.Tensor
+        (n,) each sample's leave-one-out stand-in (:func:`~._data.sample_keys`): the run
+        without sample k is the run without ``stand_in_[k]``, whose records the
+        leave-one-out quantities of k read.
     steps_ : list of tuple
         The importance-weights steps of the current epoch not yet added to
         ``activation_epoch_`` and ``influence_`` (sample indices, importance weights, span
@@ -280,6 +292,7 @@ class LeaveOneOutRecorder(Callback):
         self.failures_ = {}
         self.influence_ = InfluenceAccumulator(n, train.weight.dtype, device)
         self.steps_ = []
+        self.stand_in_ = _stand_in(train)
         # Other optimizers have no per-sample steps: nothing to record.
         self.recording_ = net.optimizer_spec.per_sample
         self.first_epoch_ = len(net.history)
@@ -391,7 +404,8 @@ class LeaveOneOutRecorder(Callback):
             try:
                 output = eval_forward(net.module_, dataset_train.X)
                 hit = net.criterion_.correct(output, dataset_train.y)
-                counted = (self.activation_epoch_ >= 0) | ~hit | unstable
+                removal_changes_run = (self.activation_epoch_ >= 0) | unstable
+                counted = removal_changes_run[self.stand_in_] | ~hit
                 bound = int(counted.sum()) / len(counted)
             except NUMERICAL_ERRORS as exc:
                 if not _is_numerical(exc):
@@ -502,7 +516,7 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
     if estimator.loo_reason_["estimate"] is None:
         # Computed when first asked for (settle_estimate): its Gram matrix and
         # factorisation of the active samples can cost more than the training itself.
-        estimator._loo_pending = inputs
+        estimator._loo_pending = (inputs, recorder.stand_in_)
 
 
 def settle_estimate(estimator) -> None:
@@ -519,9 +533,10 @@ def settle_estimate(estimator) -> None:
     estimator : BaseIWEstimator
         A fitted estimator.
     """
-    inputs = estimator.__dict__.pop("_loo_pending", None)
-    if inputs is None:
+    pending = estimator.__dict__.pop("_loo_pending", None)
+    if pending is None:
         return
+    inputs, stand_in = pending
     try:
         estimate = loo_margins(*inputs)
         # The segments' weights served the estimate only: a pickle need not carry them.
@@ -540,9 +555,11 @@ def settle_estimate(estimator) -> None:
         estimator._loo_influence = np.full(len(estimator._loo_influence), math.nan)
         estimator._loo_estimate = math.nan
         return
-    estimator._loo_influence = (estimate.final - estimate.margins).cpu().numpy()
-    estimator._loo_estimate = float((estimate.margins < 0).double().mean())
-    estimator._loo_outputs = estimate.outputs.cpu().numpy()
+    # A sample with copies is left out as its stand-in (the estimate of that run).
+    loo = estimate.margins[stand_in]
+    estimator._loo_influence = (estimate.final - loo).cpu().numpy()
+    estimator._loo_estimate = float((loo < 0).double().mean())
+    estimator._loo_outputs = estimate.outputs[stand_in].cpu().numpy()
 
 
 def nan_with_reason(estimator, quantity: str, value: float) -> float:
@@ -685,13 +702,19 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
     outputs = final._forward(X_final).cpu().numpy()
     if reason is None:
         start, ends_with = _start_epochs(final)
-        checkpoints = dict(net.callbacks_)["loo"].checkpoints_
-        for k in np.flatnonzero((start < 0) & (ends_with < len(net.history))):
+        recorder = dict(net.callbacks_)["loo"]
+        checkpoints = recorder.checkpoints_
+        # A sample with copies is left out as its stand-in (the same run); the others are
+        # their own stand-ins.
+        stand_in = recorder.stand_in_.cpu().numpy()
+        own = stand_in == np.arange(n)
+        for k in np.flatnonzero(own & (start < 0) & (ends_with < len(net.history))):
             state = checkpoints[ends_with[k]].module
             outputs[k] = _outputs_at(final, state, _safe_indexing(X_final, [k]))[0]
-        todo = np.flatnonzero(start >= 0)
+        todo = np.flatnonzero(own & (start >= 0))
         tasks = [(k, checkpoints[start[k]]) for k in todo]
     else:
+        stand_in = np.arange(n)
         todo = np.arange(n)
         tasks = [(k, None) for k in todo]
     replayed = Parallel(n_jobs=n_jobs, verbose=verbose)(
@@ -700,6 +723,7 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
     )
     for k, (value, _) in zip(todo, replayed, strict=True):
         outputs[k] = value
+    outputs = outputs[stand_in]
     epochs_run = sum(epochs for _, epochs in replayed)
     # The checkpoints served the replays only.
     dict(net.callbacks_)["loo"].checkpoints_ = {}
