@@ -208,7 +208,9 @@ def parameters_doc(
     schedule_text += (
         " 'auto' (the default) is the optimizer's own: 'plateau' for 'sgd' and 'gd' (a "
         "fixed step suits one scale of the features; halving it when the loss stops "
-        "falling rescues a step too large for unscaled data), 'constant' for the others."
+        "falling rescues a step too large for unscaled data), 'constant' for the others, "
+        "except importance weights in the linear models: 'inverse_time' (their convex loss "
+        "has one optimum, which a constant step circles where the classes overlap)."
     )
     template = _PARAMETERS_DOC.format(
         optimizer_text=textwrap.fill(
@@ -369,6 +371,9 @@ class BaseIWEstimator(BaseEstimator):
     # Hyperparameters of the optimizers named by a string that differ for this estimator
     # from the spec's defaults (a spec object is used as it is).
     _optimizer_defaults: dict = {}
+    # Schedules that lr_schedule='auto' gives an optimizer in this estimator instead of
+    # the spec's default_schedule, by optimizer name.
+    _schedule_defaults: dict = {}
 
     def _build_module(self, n_features: int, n_outputs: int) -> nn.Module:
         """Return the freshly initialised torch module (float32, on the CPU)."""
@@ -466,7 +471,7 @@ class BaseIWEstimator(BaseEstimator):
     def _resolve_schedule(self, spec: OptimizerSpec) -> ScheduleSpec:
         """The schedule of ``lr_schedule``; 'auto' is the optimizer's ``default_schedule``."""
         if isinstance(self.lr_schedule, str) and self.lr_schedule == "auto":
-            return resolve_schedule(spec.default_schedule)
+            return resolve_schedule(self._schedule_defaults.get(spec.name, spec.default_schedule))
         return resolve_schedule(self.lr_schedule)
 
     def _lemma_obstacle(self) -> str | None:

@@ -131,7 +131,6 @@ class ImportanceWeightsOptimizer(PerSampleOptimizer):
         self.loss_cap = loss_cap
         self.qp_tol = qp_tol
         self.sufficient_decrease = sufficient_decrease
-        self.sufficient_decrease = sufficient_decrease
         self.importance_weights = None
         self.ever_active = None
         self.last_losses = None
