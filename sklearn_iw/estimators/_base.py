@@ -809,19 +809,37 @@ class BaseIWEstimator(BaseEstimator):
 
     @property
     def loo_estimate_(self) -> float:
-        """Estimate (not a bound) of the leave-one-out error of importance weights
-        (NaN, with a warning, where it is not available; ``loo_reason_`` says why)."""
+        """Estimate (not a bound) of the leave-one-out error of importance weights: the
+        error rate of classifiers, the mean squared error of regressors (NaN, with a
+        warning, where it is not available; ``loo_reason_`` says why)."""
         check_is_fitted(self)
         self._settle_estimate()
         return nan_with_reason(self, "estimate", getattr(self, "_loo_estimate", math.nan))
 
     @property
     def loo_influence_(self) -> np.ndarray:
-        """Estimated change of each training sample's margin when it is left out, behind
-        ``loo_estimate_`` (computed with it, when first asked for)."""
+        """Estimated drop of each training sample's margin when it is left out (for
+        regressors the growth of its residual's norm), behind ``loo_estimate_`` (computed
+        with it, when first asked for)."""
         check_is_fitted(self)
         self._settle_estimate()
         return self._loo_influence
+
+    def _loo_outputs_as(self, view) -> np.ndarray:
+        """``view`` of the estimated leave-one-out outputs, or of NaN outputs with the
+        estimate's warning."""
+        check_is_fitted(self)
+        if not hasattr(self, "_loo_influence"):
+            raise AttributeError(
+                "leave-one-out outputs are estimated for optimizer='importance_weights' only."
+            )
+        self._settle_estimate()
+        outputs = self._loo_outputs
+        if outputs is None or self.loo_reason_["estimate"] is not None:
+            nan_with_reason(self, "estimate", math.nan)
+            outputs = np.full((len(self._loo_influence), self._n_outputs()), math.nan)
+        # Kept as numpy: a pickle of a model fitted on a GPU loads on a CPU-only machine.
+        return view(torch.from_numpy(outputs)).numpy()
 
     def _settle_estimate(self) -> None:
         """:func:`settle_estimate` on one torch and one BLAS thread, as a fit's steps: its

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -17,7 +16,6 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import BaseIWEstimator, attributes_doc
-from ._loo import nan_with_reason
 from ._losses import PROBA_LOSSES, ClassificationLoss
 
 _CLASS_WEIGHT_DOC = """\
@@ -235,23 +233,6 @@ class BaseIWClassifier(ClassifierMixin, BaseIWEstimator):
                 f"loo_predict_proba_ needs probabilities: loss={self._loss_name()!r} has none."
             )
         return self._loo_outputs_as(self.net_.criterion_.proba)
-
-    def _loo_outputs_as(self, view) -> np.ndarray:
-        """``view`` of the estimated leave-one-out outputs, or of NaN outputs with the
-        estimate's warning."""
-        check_is_fitted(self)
-        if not hasattr(self, "_loo_influence"):
-            raise AttributeError(
-                "leave-one-out outputs are estimated for optimizer='importance_weights' only."
-            )
-        self._settle_estimate()
-        outputs = self._loo_outputs
-        if outputs is None or self.loo_reason_["estimate"] is not None:
-            nan_with_reason(self, "estimate", math.nan)
-            n_outputs = 1 if self.task_ == "binary" else len(self.classes_)
-            outputs = np.full((len(self._loo_influence), n_outputs), math.nan)
-        # Kept as numpy: a pickle of a model fitted on a GPU loads on a CPU-only machine.
-        return view(torch.from_numpy(outputs)).numpy()
 
     @staticmethod
     def _error(predictions: np.ndarray, y: np.ndarray) -> float:

@@ -49,12 +49,14 @@ from ._data import TensorData, eval_forward
 
 NOT_IMPORTANCE_WEIGHTS = "the optimizer is not 'importance_weights'"
 NOT_CLASSIFICATION = (
-    "the bound counts misclassified samples and the estimate margins that change sign: "
-    "both are defined for classifiers only (leave_one_out replays exact predictions)"
+    "the bound counts misclassified samples: it is defined for classifiers only "
+    "(loo_estimate_ estimates the leave-one-out squared error, leave_one_out replays "
+    "exact predictions)"
 )
-# The tasks whose errors the bound counts, and those with a margin for the estimate.
+# The tasks whose errors the bound counts, and those with a margin for the estimate
+# (a regression's is minus its residual norm: see solvers._influence.margins).
 _BOUND_TASKS = ("binary", "multiclass", "multilabel")
-_MARGIN_TASKS = ("binary", "multiclass")
+_MARGIN_TASKS = ("binary", "multiclass", "regression")
 # The estimate's jackknife factors an |A| x |A| matrix of the ever-active samples: beyond
 # this many (128 MiB in float64) it is not computed.
 MAX_ACTIVE_FOR_ESTIMATE = 4096
@@ -346,7 +348,8 @@ class LeaveOneOutRecorder(Callback):
             try:
                 lr = torch.cat([torch.full_like(a, r) for a, r in zip(alphas, lr, strict=True)])
                 output, target = torch.cat(output), torch.cat(target)
-                _, margin_per_loss = margins(output, target, net.criterion_)
+                regression = net.criterion_.task == "regression"
+                _, margin_per_loss = margins(output, target, net.criterion_, regression)
                 gradient_norm, curvature = loss_gradient_scale(output, target, net.criterion_)
                 self.influence_.update(
                     index, alpha, torch.cat(span), lr, margin_per_loss, gradient_norm, curvature
@@ -485,12 +488,11 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
     estimator._loo_influence = np.zeros(len(train))
     estimator._loo_estimate = math.nan
     estimator._loo_outputs = None
-    if net.criterion_.task not in _BOUND_TASKS:
+    if net.criterion_.task in _BOUND_TASKS:
+        estimator.loo_bound_curve_ = [float(row["loo_bound"]) for row in net.history]
+    else:
         estimator.loo_bound_curve_ = []
-        for quantity in ("bound", "estimate"):
-            estimator.loo_reason_[quantity] = NOT_CLASSIFICATION
-        return
-    estimator.loo_bound_curve_ = [float(row["loo_bound"]) for row in net.history]
+        estimator.loo_reason_["bound"] = NOT_CLASSIFICATION
     if obstacle is not None:
         return
     for quantity, reason in recorder.failures_.items():
@@ -507,8 +509,9 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
         return
     net.module_.eval()
     inputs = (net.module_, net.criterion_, train.X, train.y, recorder.influence_)
+    regression = net.criterion_.task == "regression"
     try:
-        estimator.loo_reason_["estimate"] = estimate_obstacle(*inputs)
+        estimator.loo_reason_["estimate"] = estimate_obstacle(*inputs, regression=regression)
     except NUMERICAL_ERRORS as exc:
         if not _is_numerical(exc):
             raise
@@ -516,7 +519,7 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
     if estimator.loo_reason_["estimate"] is None:
         # Computed when first asked for (settle_estimate): its Gram matrix and
         # factorisation of the active samples can cost more than the training itself.
-        estimator._loo_pending = (inputs, recorder.stand_in_)
+        estimator._loo_pending = (inputs, regression, recorder.stand_in_)
 
 
 def settle_estimate(estimator) -> None:
@@ -536,9 +539,9 @@ def settle_estimate(estimator) -> None:
     pending = estimator.__dict__.pop("_loo_pending", None)
     if pending is None:
         return
-    inputs, stand_in = pending
+    inputs, regression, stand_in = pending
     try:
-        estimate = loo_margins(*inputs)
+        estimate = loo_margins(*inputs, regression=regression)
         # The segments' weights served the estimate only: a pickle need not carry them.
         inputs[-1].segments.clear()
         reason = estimate.reason
@@ -557,9 +560,14 @@ def settle_estimate(estimator) -> None:
         return
     # A sample with copies is left out as its stand-in (the estimate of that run).
     loo = estimate.margins[stand_in]
+    outputs = estimate.outputs[stand_in]
     estimator._loo_influence = (estimate.final - loo).cpu().numpy()
-    estimator._loo_estimate = float((loo < 0).double().mean())
-    estimator._loo_outputs = estimate.outputs[stand_in].cpu().numpy()
+    if regression:  # the mean squared error, as leave_one_out's error of regressors
+        target = inputs[3]
+        estimator._loo_estimate = float((outputs - target).double().square().mean())
+    else:
+        estimator._loo_estimate = float((loo < 0).double().mean())
+    estimator._loo_outputs = outputs.cpu().numpy()
 
 
 def nan_with_reason(estimator, quantity: str, value: float) -> float:

@@ -21,7 +21,20 @@ loo_bound_ : float
     NaN for regressors (with a warning): the bound counts misclassified samples.
     ``leave_one_out`` gives the exact leave-one-out predictions by replay.
 loo_estimate_ : float
-    NaN for regressors (with a warning): the estimate counts margins that change sign.
+    With importance weights: an *estimate* (not a bound) of the leave-one-out **mean
+    squared error** of the fit (over samples and target columns; not an error rate),
+    the mean squared error of ``loo_predict_`` (``docs/model_selection.md`` gives its
+    measured accuracy against exact leave-one-out); NaN with a warning where it is not
+    available.
+loo_influence_ : ndarray of shape (n_train,)
+    With importance weights: the estimated growth of each training sample's residual
+    (its norm over the target columns) when it is left out (0 for samples never
+    active, whose leave-one-out prediction is exactly the fit's).
+loo_predict_ : ndarray of shape (n_train,) or (n_train, n_outputs)
+    With importance weights: each training sample's predicted value from the model
+    trained without it, exact for samples never active and estimated for the others
+    (moved away from the target by ``loo_influence_``), for any regression metric on
+    leave-one-out predictions.
 """
 
 
@@ -122,6 +135,15 @@ class BaseIWRegressor(RegressorMixin, BaseIWEstimator):
             Predicted values, of the shape of the training targets.
         """
         return self._labels(self._forward(X).cpu().numpy())
+
+    @property
+    def loo_predict_(self) -> np.ndarray:
+        """Estimated leave-one-out predictions of the training samples, in
+        :meth:`predict`'s layout: each sample's value from the model trained without it,
+        exact for samples never active, an *estimate* for the others (moved away from its
+        target by ``loo_influence_``; ``loo_estimate_`` is their mean squared error). NaN,
+        with a warning, where ``loo_estimate_`` is NaN."""
+        return self._labels(self._loo_outputs_as(lambda output: output))
 
     def _labels(self, encoded: np.ndarray) -> np.ndarray:
         """Predictions of the training targets' shape from (n, n_outputs) outputs."""

@@ -32,7 +32,9 @@ the later steps pull a removed sample's effect back, the jackknife how the other
 its steps take its pull over.
 
 Margins: binary problems (one output ``f``, targets 0/1) use ``m = s f`` with ``s = +-1``;
-multiclass ones ``m = f_y - max_{j != y} f_j``. ``dm/dE`` is
+multiclass ones ``m = f_y - max_{j != y} f_j``; regression ``m = -||f - y||``, so that the
+lowered margin of a left-out sample is its residual grown along itself (the output is the
+prediction: never-active samples keep theirs, exactly). ``dm/dE`` is
 ``<dm/df, dE/df> / ||dE/df||^2``: the margin change per unit loss change when the outputs
 move along the loss gradient (for binary problems ``1 / l'(m)``). Multilabel targets get
 no estimate.
@@ -141,37 +143,60 @@ def _output_gradient(
     return grad
 
 
+def _residual_margin(
+    output: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A regression's margin ``m = -||f - y||`` and ``dm/df`` (``(n, K)``, 0 where the fit
+    is exact): leaving a sample out moves its output away from its target, so the
+    classifiers' "margin lowered by the influence" reads as "residual grown by it"."""
+    residual = output - target
+    norm = residual.square().sum(dim=1, keepdim=True).sqrt()
+    slope = torch.where(norm > 0, -residual / torch.where(norm > 0, norm, 1.0), 0.0)
+    return -norm[:, 0], slope
+
+
 def margins(
     output: torch.Tensor,
     target: torch.Tensor,
     per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    regression: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample classification margins and their derivative with respect to the loss.
+    """Per-sample margins and their derivative with respect to the loss.
 
     Parameters
     ----------
     output : torch.Tensor
         ``(n, K)`` network outputs: ``K = 1`` for binary problems (targets 0/1), one per
-        class for multiclass ones (targets are class indices).
+        class for multiclass ones (targets are class indices), one per target column
+        for regression.
     target : torch.Tensor
-        ``(n,)`` class indices. A 2-D target (multilabel) has no margin.
+        ``(n,)`` class indices, or ``(n, K)`` values with ``regression=True``. A 2-D
+        classification target (multilabel) has no margin.
     per_sample_loss : callable
         ``per_sample_loss(output, target)`` returns the ``(n,)`` losses.
+    regression : bool, default=False
+        Whether ``target`` holds values: the margin is then minus the residual's norm.
 
     Returns
     -------
     m : torch.Tensor
-        ``(n,)`` margins: ``s f`` (binary, ``s = 2 y - 1``) or ``f_y - max_{j != y} f_j``;
-        negative means misclassified. NaN for multilabel targets.
+        ``(n,)`` margins: ``s f`` (binary, ``s = 2 y - 1``), ``f_y - max_{j != y} f_j``
+        (multiclass), negative meaning misclassified, or ``-||f - y||`` (regression).
+        NaN for multilabel targets.
     dm_dE : torch.Tensor
         ``(n,)`` ``<dm/df, dE/df> / ||dE/df||^2`` (``1 / l'(m)`` for binary problems),
         ``0`` where the loss has no gradient. NaN for multilabel targets.
     """
     output = output.detach()
-    if target.ndim > 1:
+    if target.ndim > 1 and not regression:
         nan = output.new_full((output.shape[0],), float("nan"))
         return nan, nan.clone()
     grad = _output_gradient(output, target, per_sample_loss)
+    if regression:
+        m, slope = _residual_margin(output, target)
+        norm2 = grad.square().sum(dim=1)
+        along = (slope * grad).sum(dim=1)
+        return m, torch.where(norm2 > 0, along / torch.where(norm2 > 0, norm2, 1.0), 0.0)
     if output.shape[1] == 1:
         sign = 2.0 * target.to(output.dtype) - 1.0
         m = sign * output[:, 0]
@@ -284,8 +309,8 @@ class LOOMargins(NamedTuple):
         Why there is no estimate, or None.
     outputs : torch.Tensor or None
         ``(n, K)`` estimated LOO outputs: the final ones with the true class's output
-        (binary: the signed output) lowered by the margin's estimated drop; None when
-        ``reason`` is set.
+        (binary: the signed output) lowered by the margin's estimated drop (regression:
+        the residual grown by it); None when ``reason`` is set.
     """
 
     margins: torch.Tensor
@@ -363,12 +388,17 @@ def _gradient_direction(
     output: torch.Tensor,
     target: torch.Tensor,
     per_sample_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    regression: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per sample, the unit loss gradient ``e / |e|`` in output space (where ``e = 0``,
     the direction that lowers the margin) and the margin's change per unit output move
     along it, ``|<dm/df, e / |e|>|``."""
     grad = _output_gradient(output, target, per_sample_loss)
     norm = grad.square().sum(dim=1, keepdim=True).sqrt()
+    if regression:
+        _, slope = _residual_margin(output, target)
+        direction = torch.where(norm > 0, grad / torch.where(norm > 0, norm, 1.0), -slope)
+        return direction, (slope * direction).sum(dim=1).abs()
     if output.shape[1] == 1:
         lowers_margin = (1.0 - 2.0 * target.to(output.dtype))[:, None]
         direction = torch.where(norm > 0, grad / torch.where(norm > 0, norm, 1.0), lowers_margin)
@@ -389,6 +419,7 @@ def estimate_obstacle(
     X: torch.Tensor,
     target: torch.Tensor,
     accumulator: InfluenceAccumulator,
+    regression: bool = False,
 ) -> str | None:
     """Why :func:`loo_margins` would give no estimate, or ``None``.
 
@@ -398,7 +429,7 @@ def estimate_obstacle(
 
     Parameters
     ----------
-    module, per_sample_loss, X, target, accumulator
+    module, per_sample_loss, X, target, accumulator, regression
         As for :func:`loo_margins`.
 
     Returns
@@ -406,7 +437,7 @@ def estimate_obstacle(
     str or None
         The reason :func:`loo_margins` would return.
     """
-    if target.ndim > 1:
+    if target.ndim > 1 and not regression:
         return _MULTILABEL
     active = torch.nonzero(accumulator.ever_active).flatten()
     if not active.numel():
@@ -423,6 +454,7 @@ def loo_margins(
     target: torch.Tensor,
     accumulator: InfluenceAccumulator,
     ridge: float = 1.0,
+    regression: bool = False,
 ) -> LOOMargins:
     """Estimated leave-one-out margins at the end of training.
 
@@ -452,6 +484,9 @@ def loo_margins(
     ridge : float, default=1.0
         Ridge of the jackknife's Hessian in units of the pulls (1: the ridge that
         early-stopped descent acts as).
+    regression : bool, default=False
+        Whether ``target`` holds values (``(n, K)``): the margin is ``-||f - y||``
+        (:func:`margins`) and the estimated LOO outputs move away from the targets.
 
     Returns
     -------
@@ -462,9 +497,9 @@ def loo_margins(
         leave-one-out.
     """
     output = _outputs(module, X)
-    m, _ = margins(output, target, per_sample_loss)
+    m, _ = margins(output, target, per_sample_loss, regression)
     nan = torch.full_like(m, float("nan"))
-    if target.ndim > 1:
+    if target.ndim > 1 and not regression:
         return LOOMargins(nan, m, nan.clone(), _MULTILABEL)
     work = torch.float64
     active = torch.nonzero(accumulator.ever_active).flatten()
@@ -474,7 +509,10 @@ def loo_margins(
         if not bool((Q > 0).any()):
             return LOOMargins(nan, m, nan.clone(), _NO_CURVATURE)
         direction, along = _gradient_direction(
-            output.index_select(0, active), target.index_select(0, active), per_sample_loss
+            output.index_select(0, active),
+            target.index_select(0, active),
+            per_sample_loss,
+            regression,
         )
         with torch.enable_grad():
             D, _ = per_sample_gram(
@@ -493,14 +531,21 @@ def loo_margins(
     shift = shift.to(m.dtype)
     drop = torch.minimum(accumulator.span.to(m.dtype), shift)
     drop = torch.where(accumulator.ever_active, drop, 0.0)
-    return LOOMargins(m - drop, m, shift, None, _lower_margins(output, target, drop))
+    lowered = _lower_margins(output, target, drop, regression)
+    return LOOMargins(m - drop, m, shift, None, lowered)
 
 
-def _lower_margins(output: torch.Tensor, target: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+def _lower_margins(
+    output: torch.Tensor, target: torch.Tensor, drop: torch.Tensor, regression: bool = False
+) -> torch.Tensor:
     """``output`` with each sample's margin lowered by ``drop`` through its true class's
-    output (binary: the output moves towards the other class)."""
+    output (binary: the output moves towards the other class; regression: away from the
+    target, along the residual)."""
     lowered = output.detach().clone()
-    if output.shape[1] == 1:
+    if regression:
+        _, slope = _residual_margin(output, target)
+        lowered -= drop[:, None] * slope
+    elif output.shape[1] == 1:
         sign = 2.0 * target.to(output.dtype) - 1.0
         lowered[:, 0] -= sign * drop
     else:
