@@ -45,8 +45,10 @@ FAST = {
     Fit("moons", 60, "lr", None, "full"): 0.02,
     # binary, one hidden layer, 100% training accuracy: measured +0.017 (one sample)
     Fit("cancer", 60, "mlp64", None, "full"): 0.04,
-    # 3 overlapping classes, minibatches, p=0.1: measured -0.013 (one sample)
-    Fit("overlap3", 80, "lr", 0.1, 32): 0.03,
+    # 3 overlapping classes, minibatches, p=0.1: measured -0.038 (3 samples) since the
+    # linear models' steps decay by default (-0.013 with a constant step; over the
+    # matrix's 18 exact-LOO logistic fits the mean |diff| went from 0.011 to 0.009)
+    Fit("overlap3", 80, "lr", 0.1, 32): 0.05,
 }
 
 
