@@ -21,6 +21,7 @@ from copy import deepcopy
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
 # scikit-learn's own helpers of its searches: the param_<name> columns and the messages
@@ -77,6 +78,44 @@ def _replays_cheaply(estimator) -> bool:
     only the ever-active samples (the leave-one-out lemma holds for its fit)."""
     reasons = getattr(_final_step(estimator), "loo_reason_", None)
     return reasons is not None and reasons["replay"] is None
+
+
+class _LeaveOneOutResponses:
+    """A fitted estimator as a scorer sees it, answering every call with the training
+    samples' leave-one-out predictions (and decision values, where given): a scikit-learn
+    scorer then scores the leave-one-out predictions against the training targets."""
+
+    def __init__(self, estimator, predictions: np.ndarray, decision: np.ndarray | None):
+        self.estimator = estimator
+        self.predictions = predictions
+        self.decision = decision
+
+    def __sklearn_tags__(self):
+        return get_tags(self.estimator)
+
+    @property
+    def classes_(self):
+        return self.estimator.classes_
+
+    def predict(self, X):
+        return self.predictions
+
+    @available_if(lambda self: self.decision is not None)
+    def decision_function(self, X):
+        return self.decision
+
+
+def _loo_responses(estimator, replay) -> _LeaveOneOutResponses:
+    """The leave-one-out predictions of a fitted candidate: the replay's where it ran,
+    else the estimate's."""
+    final = _final_step(estimator)
+    classifier = hasattr(final, "classes_")
+    if replay is not None:
+        return _LeaveOneOutResponses(
+            final, replay.predictions, replay.decision if classifier else None
+        )
+    decision = final.loo_decision_function_ if classifier else None
+    return _LeaveOneOutResponses(final, final._loo_predictions(), decision)
 
 
 def _scorer_target(estimator, quantity: str):
@@ -209,6 +248,7 @@ def _fit_candidate(
     fit_params,
     *,
     criterion,
+    scorer,
     error_score,
     keep,
     verbose,
@@ -226,12 +266,14 @@ def _fit_candidate(
         "loo_replay": np.nan,
         "replay_cost_fraction": np.nan,
         "n_support": np.nan,
+        "loo_score": np.nan,
         "train_score": error_score,
         "fit_time": 0.0,
         "score_time": 0.0,
         "fit_error": None,
     }
     start = time.perf_counter()
+    replay = None
     try:
         if criterion == "replay":
             replay = leave_one_out(estimator, X, y, sample_weight=_replay_weight(fit_params))
@@ -272,6 +314,8 @@ def _fit_candidate(
 
     start = time.perf_counter()
     try:
+        if scorer is not None:
+            result["loo_score"] = scorer(_loo_responses(estimator, replay), X, y)
         result["train_score"] = estimator.score(X, y)
     except Exception:
         if error_score == "raise":
@@ -334,6 +378,7 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit"])],
         "criterion": [StrOptions(set(CRITERIA))],
+        "scoring": [str, callable, None],
         "n_jobs": [numbers.Integral, None],
         "refit": ["boolean"],
         "verbose": ["verbose"],
@@ -346,6 +391,7 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         estimator,
         *,
         criterion="estimate",
+        scoring=None,
         n_jobs=None,
         refit=True,
         verbose=0,
@@ -353,6 +399,7 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
     ):
         self.estimator = estimator
         self.criterion = criterion
+        self.scoring = scoring
         self.n_jobs = n_jobs
         self.refit = refit
         self.verbose = verbose
@@ -403,6 +450,12 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
                 f"totalling {n_candidates} fits"
             )
 
+        if self.scoring is not None and self.criterion == "bound":
+            raise ValueError(
+                "scoring needs leave-one-out predictions, which criterion='bound' has not: "
+                "use criterion='estimate' or 'replay'."
+            )
+        scorer = None if self.scoring is None else check_scoring(self.estimator, self.scoring)
         base_estimator = clone(self.estimator)
         out = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_candidate)(
@@ -412,6 +465,7 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
                 parameters,
                 fit_params,
                 criterion=self.criterion,
+                scorer=scorer,
                 error_score=self.error_score,
                 keep=bool(self.refit),
                 verbose=self.verbose,
@@ -429,6 +483,8 @@ class _BaseLOOBoundSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         errors = loo[f"loo_{self.criterion}"]
         if self.criterion == "estimate":  # the replay of the candidates without one
             errors = np.where(np.isnan(errors), loo["loo_replay"], errors)
+        if scorer is not None:
+            errors = 1.0 - np.array([r["loo_score"] for r in out], dtype=np.float64)
         test_scores = np.where(failed, error_value, 1.0 - errors)
         train_scores = np.array([r["train_score"] for r in out], dtype=np.float64)
 
@@ -580,7 +636,19 @@ _COMMON_PARAMETERS = """\
         'bound' by ``loo_bound_`` (a rigorous upper bound, loose unless few samples are
         ever active), 'replay' by the exact leave-one-out error of
         :func:`leave_one_out` (re-runs each ever-active sample from a checkpoint: a
-        fraction of n refits per candidate).
+        fraction of n refits per candidate). For regressors the errors are mean
+        squared errors (``loo_estimate_`` estimates the leave-one-out one).
+    scoring : str, callable or None, default=None
+        How the leave-one-out predictions of each candidate score (greater is better):
+        None gives one minus the ``criterion``'s leave-one-out error (the leave-one-out
+        accuracy of classifiers, one minus the leave-one-out mean squared error of
+        regressors); a scikit-learn scorer name (``'r2'``,
+        ``'neg_mean_squared_error'``, ``'accuracy'``, ``'roc_auc'``, ...) or a callable
+        ``scorer(estimator, X, y)`` scores each training sample's prediction from the
+        model trained without it, as :func:`leave_one_out` (``criterion='replay'``) or
+        the estimate (``criterion='estimate'``: ``loo_predict_`` of regressors,
+        ``loo_decision_function_`` of classifiers; no probabilities) gives them, against
+        the training targets. Not with ``criterion='bound'``, which has no predictions.
     n_jobs : int, default=None
         Number of candidates fitted in parallel by joblib. ``None`` means 1 unless in a
         :func:`joblib.parallel_backend` context (``'loky'``, ``'dask'``, ``'ray'``, ...:
@@ -619,8 +687,9 @@ _COMMON_ATTRIBUTES = """\
         estimate is NaN; else NaN), ``replay_cost_fraction`` (with
         ``criterion='replay'``: epochs re-run over those of n refits), ``n_support``
         (samples ever active, ``len(support_)``),
-        ``mean_test_score`` (one minus the criterion's leave-one-out error;
-        ``error_score`` for failed candidates), ``rank_test_score`` (by
+        ``mean_test_score`` (one minus the criterion's leave-one-out error, or the
+        ``scoring`` of its leave-one-out predictions; ``error_score`` for failed
+        candidates), ``rank_test_score`` (by
         ``mean_test_score``, ties broken by ``train_score``; candidates equal in both
         share a rank) and ``train_score`` (the fitted candidate's ``score`` on the
         training data).
@@ -634,7 +703,7 @@ _COMMON_ATTRIBUTES = """\
     best_params_ : dict
         Parameter setting of the best candidate.
     best_score_ : float
-        One minus the best candidate's leave-one-out error by ``criterion``.
+        ``mean_test_score`` of the best candidate.
     best_loo_bound_ : float
         ``loo_bound_`` of the best candidate.
     n_candidates_ : int
@@ -746,6 +815,7 @@ class LOOBoundSearchCV(_BaseLOOBoundSearch):
         param_grid,
         *,
         criterion="estimate",
+        scoring=None,
         n_jobs=None,
         refit=True,
         verbose=0,
@@ -754,6 +824,7 @@ class LOOBoundSearchCV(_BaseLOOBoundSearch):
         super().__init__(
             estimator,
             criterion=criterion,
+            scoring=scoring,
             n_jobs=n_jobs,
             refit=refit,
             verbose=verbose,
@@ -836,6 +907,7 @@ class LOOBoundRandomizedSearchCV(_BaseLOOBoundSearch):
         n_iter=10,
         random_state=None,
         criterion="estimate",
+        scoring=None,
         n_jobs=None,
         refit=True,
         verbose=0,
@@ -844,6 +916,7 @@ class LOOBoundRandomizedSearchCV(_BaseLOOBoundSearch):
         super().__init__(
             estimator,
             criterion=criterion,
+            scoring=scoring,
             n_jobs=n_jobs,
             refit=refit,
             verbose=verbose,

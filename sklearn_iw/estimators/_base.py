@@ -841,6 +841,11 @@ class BaseIWEstimator(BaseEstimator):
         # Kept as numpy: a pickle of a model fitted on a GPU loads on a CPU-only machine.
         return view(torch.from_numpy(outputs)).numpy()
 
+    def _loo_predictions(self) -> np.ndarray:
+        """:meth:`predict`'s answers (labels, values) from the estimated leave-one-out
+        outputs."""
+        return self._labels(self._loo_outputs_as(self.net_.criterion_.predict))
+
     def _settle_estimate(self) -> None:
         """:func:`settle_estimate` on one torch and one BLAS thread, as a fit's steps: its
         Gram matrix and factorisation of the active samples took 0.53 s there, 0.80 s at the

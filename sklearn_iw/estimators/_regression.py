@@ -143,7 +143,7 @@ class BaseIWRegressor(RegressorMixin, BaseIWEstimator):
         exact for samples never active, an *estimate* for the others (moved away from its
         target by ``loo_influence_``; ``loo_estimate_`` is their mean squared error). NaN,
         with a warning, where ``loo_estimate_`` is NaN."""
-        return self._labels(self._loo_outputs_as(lambda output: output))
+        return self._loo_predictions()
 
     def _labels(self, encoded: np.ndarray) -> np.ndarray:
         """Predictions of the training targets' shape from (n, n_outputs) outputs."""
