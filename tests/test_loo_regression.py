@@ -13,12 +13,14 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import make_friedman1, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import RidgeCV
+from sklearn.metrics import mean_squared_error
 
 from sklearn_iw import IWLinearRegression, IWLSTMRegressor, IWMLPRegressor
-from sklearn_iw.model_selection import leave_one_out
+from sklearn_iw.model_selection import LOOBoundSearchCV, leave_one_out
 from sklearn_iw.solvers import ImportanceWeights
 
 
@@ -147,3 +149,25 @@ def test_importance_weights_estimate_against_ridge():
         fitted = IWLinearRegression(alpha=1e-4, random_state=0).fit(X, y)
     assert np.abs(fitted.coef_.ravel() - ridge.coef_).max() < 0.03  # measured 0.022
     assert fitted.loo_estimate_ / reference - 1 == pytest.approx(0.319, abs=0.02)
+
+
+@pytest.mark.parametrize("criterion", ["estimate", "replay"])
+def test_search_ranks_regressors_by_a_regression_scorer(criterion):
+    """LOOBoundSearchCV scores the leave-one-out predictions with scikit-learn's scorers."""
+    X, y = make_data("linear", 40)
+    search = LOOBoundSearchCV(
+        IWLinearRegression(max_iter=20, random_state=0),
+        {"alpha": [1e-4, 0.1]},
+        criterion=criterion,
+        scoring="neg_mean_squared_error",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, y)
+        r2 = clone(search).set_params(scoring="r2").fit(X, y)
+    mse = search.cv_results_[f"loo_{criterion}"]
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"], -mse, rtol=1e-9)
+    np.testing.assert_allclose(r2.cv_results_["mean_test_score"], 1.0 - mse / np.var(y), rtol=1e-9)
+    best = search.best_estimator_
+    if criterion == "estimate":
+        assert search.best_score_ == pytest.approx(-mean_squared_error(y, best.loo_predict_))
