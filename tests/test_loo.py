@@ -233,3 +233,11 @@ def test_estimate_refuses_too_many_active_samples(monkeypatch):
     assert est.loo_reason_["bound"] is None and np.isfinite(est.loo_bound_)
     with pytest.warns(UserWarning, match="loo_estimate_ is NaN: .* samples were active"):
         assert np.isnan(est.loo_estimate_)
+    # Past the limit the recorder stops keeping the estimate's per-step records.
+    limited = dict(est.net_.callbacks_)["loo"]
+    monkeypatch.undo()
+    unlimited = IWLogisticRegression(optimizer=_iw(0.02), **_fixed(batch_size=16)).fit(X, y)
+    recorder = dict(unlimited.net_.callbacks_)["loo"]
+    assert limited.too_many_active_ and not recorder.too_many_active_
+    kept, all_steps = limited.influence_.span.abs().sum(), recorder.influence_.span.abs().sum()
+    assert float(kept) < 0.5 * float(all_steps)

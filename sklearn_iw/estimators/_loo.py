@@ -264,6 +264,9 @@ class LeaveOneOutRecorder(Callback):
         they are NaN for the fit.
     influence_ : InfluenceAccumulator
         The per-step sums behind ``loo_estimate_`` (over this training call).
+    too_many_active_ : bool
+        Whether more than :data:`MAX_ACTIVE_FOR_ESTIMATE` samples have been active (the
+        estimate is then NaN, and its per-step records are no longer kept).
     stand_in_ : torch.Tensor
         (n,) each sample's leave-one-out stand-in (:func:`~._data.sample_keys`): the run
         without sample k is the run without ``stand_in_[k]``, whose records the
@@ -295,6 +298,7 @@ class LeaveOneOutRecorder(Callback):
         self.influence_ = InfluenceAccumulator(n, train.weight.dtype, device)
         self.steps_ = []
         self.stand_in_ = _stand_in(train)
+        self._count_active()
         # Other optimizers have no per-sample steps: nothing to record.
         self.recording_ = net.optimizer_spec.per_sample
         self.first_epoch_ = len(net.history)
@@ -321,7 +325,7 @@ class LeaveOneOutRecorder(Callback):
         target, _, index = batch[1]
         step = net.optimizer_.last_step
         span = None
-        if net.criterion_.task in _MARGIN_TASKS and "estimate" not in self.failures_:
+        if self._estimate_in_reach(net):
             try:
                 span = span_self_influence(step.gram, sample_alpha, step.bounds)
             except NUMERICAL_ERRORS as exc:
@@ -343,8 +347,10 @@ class LeaveOneOutRecorder(Callback):
         active = index[alpha > 0]
         first = self.activation_epoch_[active]
         self.activation_epoch_[active] = torch.where(first < 0, len(net.history) - 1, first)
-        # Once a step's span failed the estimate is NaN: its sums are not needed.
-        if span[0] is not None and "estimate" not in self.failures_:
+        self._count_active()
+        # Once a step's span failed, or too many samples were active, the estimate is NaN:
+        # its sums are not needed.
+        if span[0] is not None and self._estimate_in_reach(net):
             try:
                 lr = torch.cat([torch.full_like(a, r) for a, r in zip(alphas, lr, strict=True)])
                 output, target = torch.cat(output), torch.cat(target)
@@ -358,6 +364,22 @@ class LeaveOneOutRecorder(Callback):
                 if not _is_numerical(exc):
                     raise
                 self._fail(("estimate",), "the estimate's influence sums", exc)
+
+    def _count_active(self) -> None:
+        """Note whether more samples have been active than the estimate can take (once
+        true it stays: samples never become inactive again)."""
+        n_active = int((self.activation_epoch_ >= 0).sum())
+        self.too_many_active_ = n_active > MAX_ACTIVE_FOR_ESTIMATE
+
+    def _estimate_in_reach(self, net) -> bool:
+        """Whether the estimate's per-step records are still needed: its task has them,
+        none failed, and not more samples were active than it takes (then its per-step
+        spans cost a tenth of a large fit's steps for a NaN)."""
+        return (
+            net.criterion_.task in _MARGIN_TASKS
+            and "estimate" not in self.failures_
+            and not self.too_many_active_
+        )
 
     def _fail(self, quantities: tuple[str, ...], what: str, exc: BaseException) -> None:
         """Record that ``what``, which ``quantities`` need, raised ``exc`` (the first
