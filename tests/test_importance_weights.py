@@ -885,3 +885,20 @@ def test_defaults_learn_a_table_of_repeated_rows(model):
     for seed in range(2):
         score = model(random_state=seed).fit(X_train, y_train).score(X_test, y_test)
         assert score >= reference - 0.01, seed
+
+
+@pytest.mark.parametrize("alpha", [0.5, 3.0, 30.0])
+def test_decoupled_decay_shrinks_for_any_alpha(alpha):
+    """The decay is the penalty's proximal step ``W / (1 + lr alpha)``: a large ``alpha``
+    shrinks the weights towards zero; ``(1 - lr alpha) W`` flipped and grew them past
+    ``lr alpha = 2`` (a regressor's coefficients reached 7e6 at alpha=10)."""
+    from sklearn.datasets import make_regression
+
+    from sklearn_iw import IWLinearRegression
+
+    X, y = make_regression(60, 5, noise=5.0, random_state=0)
+    y = (y - y.mean()) / y.std()
+    model = IWLinearRegression(alpha=alpha, max_iter=30, random_state=0).fit(X, y)
+    weak = IWLinearRegression(alpha=1e-4, max_iter=30, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(model.coef_))
+    assert np.abs(model.coef_).max() < np.abs(weak.coef_).max()

@@ -78,7 +78,8 @@ alpha : float, default={{alpha}}
     ``alpha / (2 * sum(sample_weight)) * sum ||W||^2`` over weight matrices
     (biases are not penalised).{{alpha_note}}
     With ``optimizer='importance_weights'`` it is a decoupled weight decay per step,
-    ``W <- (1 - lr * alpha) W``, independent of the number of samples (which the
+    ``W <- W / (1 + lr * alpha)`` (the penalty's proximal step: stable for any
+    ``alpha``), independent of the number of samples (which the
     leave-one-out bound needs). A coefficient ``alpha / sum(sample_weight)`` beyond
     the range of the training dtype raises a ``ValueError``.
 {{task_parameters}}update_clip : float or None, default=None

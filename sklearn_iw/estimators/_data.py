@@ -177,7 +177,7 @@ class Feed:
     l2_coef : float
         Coefficient ``c`` of the penalty ``c / 2 * sum ||W||^2`` over weight matrices
         (parameters with two or more dimensions; biases are not penalised), or of the
-        decoupled weight decay ``W <- (1 - lr * c) W`` of optimizers that ask for it.
+        decoupled weight decay ``W <- W / (1 + lr * c)`` of optimizers that ask for it.
     generator : torch.Generator or None, default=None
         CPU generator of the batch order (None: torch's global generator).
     """

@@ -371,7 +371,9 @@ class TrainingEngine(NeuralNet):
         if spec.decoupled_weight_decay and l2_coef:
             lr = self.optimizer_.param_groups[0]["lr"]
             with torch.no_grad():
-                torch._foreach_mul_(self._penalized(), 1.0 - lr * l2_coef)
+                # The penalty's proximal step: 1 - lr * c to first order, and a shrink
+                # for any lr * c (1 - lr * c flips and grows the weights past 2).
+                torch._foreach_mul_(self._penalized(), 1.0 / (1.0 + lr * l2_coef))
         return step
 
     def train_step(self, batch, **fit_params):

@@ -283,7 +283,7 @@ class ImportanceWeights(OptimizerSpec):
     per-sample gradients -> importance weights ``a`` from :func:`solve_box_qp`
     (warm-started with each sample's previous ``a``) -> ``dw = -lr * sum_i a_i g_i``. The
     estimator's ``update_clip`` clips ``dw`` elementwise (the reference's dW cut); its
-    ``alpha`` is applied as decoupled weight decay ``W <- W - lr * alpha * W`` on weight
+    ``alpha`` is applied as decoupled weight decay ``W <- W / (1 + lr * alpha)`` on weight
     matrices after the step, outside the QP. Sample and class weights scale the bounds:
     ``C_i = C * weight_i``.
 

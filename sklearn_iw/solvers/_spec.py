@@ -85,7 +85,7 @@ class OptimizerSpec(BaseEstimator):
         :class:`~sklearn_iw.solvers.PerSampleOptimizer`).
     decoupled_weight_decay : bool
         If True, L2 is applied as a decoupled per-step weight decay
-        ``W <- (1 - lr * alpha) W`` instead of a gradient term.
+        ``W <- W / (1 + lr * alpha)`` instead of a gradient term.
     needs_graph : bool
         If True the optimizer differentiates the objective itself (Newton's
         Hessian-vector products need the gradient's own graph): its closure returns
