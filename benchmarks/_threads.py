@@ -7,7 +7,7 @@ Every script takes ``--threads``:
   anchors with them) are limited to one while a figure is measured;
 - ``default``: the libraries' own counts (torch: one per core; OpenBLAS: one per core),
   which the estimators lower inside ``fit`` and ``predict`` where that is faster
-  (``sklearn_iw/estimators/_threads.py``): what a user gets who sets nothing;
+  (``sklearn_iw/engine/_threads.py``): what a user gets who sets nothing;
 - ``both`` (the default): every figure under each of the two, one right after the other,
   printed side by side (a ``threads`` column, or one column per setting).
 

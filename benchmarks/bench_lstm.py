@@ -42,8 +42,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from sklearn_iw import IWLSTMClassifier
 from sklearn_iw.datasets import make_latching
+from sklearn_iw.estimators._lstm_network import LSTMNetwork
 from sklearn_iw.estimators._sequences import padded_sequences
-from sklearn_iw.estimators.lstm import LSTMNetwork
 from sklearn_iw.solvers import SGD, Adam, per_sample_gram
 
 OPTIMIZERS = {

@@ -40,7 +40,8 @@ from sklearn.model_selection import GridSearchCV, ParameterGrid, train_test_spli
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-import sklearn_iw.estimators._loo as loo_module
+import sklearn_iw.loo._attributes as attributes_module
+import sklearn_iw.loo._recorder as recorder_module
 from sklearn_iw import IWMLPClassifier, LOOBoundSearchCV
 from sklearn_iw.solvers import ImportanceWeights
 
@@ -67,7 +68,11 @@ GRID = {
     "clf__hidden_layer_sizes": [(16,), (128,)],
 }
 # The functions behind loo_estimate_: per step (span, margins) and at the end.
-ESTIMATE_PARTS = ("span_self_influence", "margins", "loo_margins")
+ESTIMATE_PARTS = (
+    (recorder_module, "span_self_influence"),
+    (recorder_module, "margins"),
+    (attributes_module, "loo_margins"),
+)
 
 
 def make_pipeline(max_iter: int, device: str) -> Pipeline:
@@ -84,20 +89,20 @@ def make_pipeline(max_iter: int, device: str) -> Pipeline:
 
 
 class PartTimer:
-    """Wraps the estimate's functions in the LOO module and sums their time."""
+    """Wraps the estimate's functions in the leave-one-out modules and sums their time."""
 
     def __init__(self):
         self.seconds = 0.0
-        self.originals = {name: getattr(loo_module, name) for name in ESTIMATE_PARTS}
+        self.originals = {part: getattr(*part) for part in ESTIMATE_PARTS}
 
     def __enter__(self):
-        for name, function in self.originals.items():
-            setattr(loo_module, name, self._timed(function))
+        for (module, name), function in self.originals.items():
+            setattr(module, name, self._timed(function))
         return self
 
     def __exit__(self, *exc):
-        for name, function in self.originals.items():
-            setattr(loo_module, name, function)
+        for (module, name), function in self.originals.items():
+            setattr(module, name, function)
 
     def _timed(self, function):
         @functools.wraps(function)

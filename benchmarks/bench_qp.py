@@ -64,7 +64,7 @@ except ImportError:
     import importlib.util
     from pathlib import Path
 
-    _path = Path(__file__).resolve().parents[1] / "sklearn_iw" / "solvers" / "_qp.py"
+    _path = Path(__file__).resolve().parents[1] / "sklearn_iw" / "optim" / "iw" / "_qp.py"
     _spec = importlib.util.spec_from_file_location("sklearn_iw_qp", _path)
     _qp = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(_qp)

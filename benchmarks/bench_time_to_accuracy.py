@@ -45,7 +45,7 @@ from skorch.callbacks import Callback
 
 from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
 from sklearn_iw.datasets import make_latching
-from sklearn_iw.estimators._data import eval_forward
+from sklearn_iw.engine._data import eval_forward
 
 OPTIMIZERS = ("importance_weights", "adam", "adadelta", "sgd")
 CLASSIC = OPTIMIZERS[1:]

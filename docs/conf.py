@@ -109,7 +109,7 @@ _SOLVER_GROUPS = [
     (
         "Registries and resolvers",
         lambda name, obj: (
-            name.isupper() or getattr(obj, "__module__", None) == "sklearn_iw.solvers._registry"
+            name.isupper() or getattr(obj, "__module__", None) == "sklearn_iw.optim._registry"
         ),
     ),
     (

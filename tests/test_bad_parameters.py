@@ -13,7 +13,8 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV
 
-import sklearn_iw.estimators._loo as loo_module
+import sklearn_iw.loo._attributes as attributes_module
+import sklearn_iw.loo._recorder as recorder_module
 from sklearn_iw import (
     IWLinearRegression,
     IWLogisticRegression,
@@ -189,7 +190,7 @@ def test_numerical_errors_of_the_estimate_become_its_reason(monkeypatch, error):
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(loo_module, "loo_margins", fail)
+    monkeypatch.setattr(attributes_module, "loo_margins", fail)
     X, y = make_classification(40, 4, random_state=0)
     est = IWLogisticRegression(max_iter=3, random_state=0).fit(X, y)
     with pytest.warns(UserWarning, match="loo_estimate_ is NaN"):
@@ -201,7 +202,7 @@ def test_programming_errors_of_the_estimate_are_not_hidden(monkeypatch):
     def fail(*args, **kwargs):
         raise TypeError("a bug")
 
-    monkeypatch.setattr(loo_module, "loo_margins", fail)
+    monkeypatch.setattr(attributes_module, "loo_margins", fail)
     X, y = make_classification(40, 4, random_state=0)
     est = IWLogisticRegression(max_iter=3, random_state=0).fit(X, y)
     with pytest.raises(TypeError, match="a bug"):
@@ -212,7 +213,7 @@ def test_numerical_error_of_the_bound_becomes_its_reason(monkeypatch):
     def fail(*args, **kwargs):
         raise FloatingPointError("overflow in the stopping rule")
 
-    monkeypatch.setattr(loo_module.LeaveOneOutRecorder, "_replay_stopping", fail)
+    monkeypatch.setattr(recorder_module.LeaveOneOutRecorder, "_replay_stopping", fail)
     X, y = make_classification(40, 4, random_state=0)
     est = IWLogisticRegression(max_iter=3, random_state=0).fit(X, y)
     assert "overflow in the stopping rule" in est.loo_reason_["bound"]

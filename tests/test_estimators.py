@@ -37,7 +37,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.class_weight import compute_sample_weight
 
 from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
-from sklearn_iw.estimators._engine import TrainingEngine
+from sklearn_iw.engine._engine import TrainingEngine
+from sklearn_iw.engine._losses import ClassificationLoss
 from sklearn_iw.estimators._layers import (
     ACTIVATIONS,
     INITS,
@@ -46,7 +47,6 @@ from sklearn_iw.estimators._layers import (
     make_activation,
     resolve_init,
 )
-from sklearn_iw.estimators._losses import ClassificationLoss
 from sklearn_iw.solvers import OPTIMIZERS, SGD, Adam
 
 # Most fits below are deliberately short; their ConvergenceWarning is noise here (the

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from sklearn_iw import IWMLPClassifier
+from sklearn_iw.optim.iw._gram import _materialise_is_cheaper, _trainable_linears
 from sklearn_iw.solvers import GramRows, per_sample_gram, per_sample_gram_functional
-from sklearn_iw.solvers._gram import _materialise_is_cheaper, _trainable_linears
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 RTOL = 1e-10

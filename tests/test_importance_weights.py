@@ -42,8 +42,8 @@ from sklearn.base import clone
 from torch import nn
 
 from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
-from sklearn_iw.estimators._data import TensorBatches, TensorData, content_keys, sample_keys
-from sklearn_iw.estimators._losses import ClassificationLoss
+from sklearn_iw.engine._data import TensorBatches, TensorData, content_keys, sample_keys
+from sklearn_iw.engine._losses import ClassificationLoss
 from sklearn_iw.solvers import ImportanceWeights, ImportanceWeightsOptimizer
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -759,7 +759,7 @@ def test_iw_fit_on_cuda_matches_cpu():
 @pytest.fixture
 def rows_on_demand(monkeypatch):
     """Importance-weights steps take the Gram matrix as rows on demand at any batch size."""
-    monkeypatch.setattr("sklearn_iw.solvers._importance.LAZY_GRAM_MIN_BATCH", 1)
+    monkeypatch.setattr("sklearn_iw.optim.iw._importance_weights.LAZY_GRAM_MIN_BATCH", 1)
 
 
 @pytest.mark.parametrize("name", ["mlp-3-classes", "lstm"])
@@ -767,7 +767,7 @@ def test_rows_on_demand_train_the_same_model(rows_on_demand, monkeypatch, name):
     (n, n_classes, seed), make = {**LOO_CASES, **SLOW_LOO_CASES}[name]
     X, y = _blobs(n, n_classes, seed)
     lazy = make().fit(X, y)
-    monkeypatch.setattr("sklearn_iw.solvers._importance.LAZY_GRAM_MIN_BATCH", 10**9)
+    monkeypatch.setattr("sklearn_iw.optim.iw._importance_weights.LAZY_GRAM_MIN_BATCH", 10**9)
     whole = make().fit(X, y)
     assert _max_diff(lazy, whole) <= 1e-10
     np.testing.assert_array_equal(lazy.support_, whole.support_)

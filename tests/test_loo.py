@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_iw import IWLogisticRegression, IWMLPClassifier
-from sklearn_iw.estimators._loo import _start_epochs
+from sklearn_iw.loo._replay import _start_epochs
 from sklearn_iw.model_selection import leave_one_out
 from sklearn_iw.solvers import ImportanceWeights
 
@@ -222,10 +222,11 @@ def test_activation_epochs_and_reasons():
 
 
 def test_estimate_refuses_too_many_active_samples(monkeypatch):
-    from sklearn_iw.estimators import _loo
+    from sklearn_iw.loo import _attributes, _recorder
 
     X, y = _blobs(40, 2, 0)
-    monkeypatch.setattr(_loo, "MAX_ACTIVE_FOR_ESTIMATE", 3)
+    for module in (_attributes, _recorder):
+        monkeypatch.setattr(module, "MAX_ACTIVE_FOR_ESTIMATE", 3)
     est = IWLogisticRegression(optimizer=_iw(0.02), **_fixed(batch_size=16)).fit(X, y)
     assert len(est.support_) > 3
     reason = est.loo_reason_["estimate"]

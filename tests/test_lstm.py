@@ -18,9 +18,9 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_iw import IWLSTMClassifier
 from sklearn_iw.datasets import make_latching
-from sklearn_iw.estimators._data import content_keys
+from sklearn_iw.engine._data import content_keys
+from sklearn_iw.estimators._lstm_network import LSTMLayer, LSTMNetwork
 from sklearn_iw.estimators._sequences import SequenceEncoder, padded_sequences
-from sklearn_iw.estimators.lstm import LSTMLayer, LSTMNetwork
 from sklearn_iw.solvers import OPTIMIZERS, Adam, ImportanceWeights, per_sample_gram
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -23,7 +23,8 @@ from sklearn_iw import (
     LOOBoundSearchCV,
     loo_bound_scorer,
 )
-from sklearn_iw.model_selection import _rank, leave_one_out, loo_estimate_scorer
+from sklearn_iw.model_selection import leave_one_out, loo_estimate_scorer
+from sklearn_iw.model_selection._search import _rank
 from sklearn_iw.solvers import ImportanceWeights
 
 # Iris (150 samples, one full batch): bounds differ across this grid, with one exact tie.

@@ -326,7 +326,7 @@ def test_extreme_scales(log_scale):
 def test_degenerate_problem_uses_the_fallback(monkeypatch):
     # Rank 3, huge bounds: far more free variables than the rank along the way, the case
     # the interior-point fallback exists for; the answer must still be exactly optimal.
-    from sklearn_iw.solvers import _qp
+    from sklearn_iw.optim.iw import _qp
 
     calls = []
     original = _qp._interior_point
@@ -353,7 +353,7 @@ def test_working_set_step_descends_and_keeps_the_block(rank, shift):
     # and damped (Levenberg-Marquardt, which rounding alone triggers during a solve).
     # The factorisation shifts the block in place: it must come back bit for bit, and
     # the change of f the step reports must be the one recomputed from the point.
-    from sklearn_iw.solvers import _qp
+    from sklearn_iw.optim.iw import _qp
 
     _, H, p, _ = make_problem(40, rank, 1e8, "scalar", 3)
     rng = np.random.default_rng(1)
@@ -377,7 +377,7 @@ def test_working_set_step_descends_and_keeps_the_block(rank, shift):
 def test_factorisation_raises_the_shift_in_place():
     # An indefinite block (by more than rounding) is factorised with a raised shift,
     # carried by the block itself on return.
-    from sklearn_iw.solvers import _qp
+    from sklearn_iw.optim.iw import _qp
 
     H = torch.tensor([[1.0, 0.0], [0.0, -1e-5]], dtype=torch.float64)
     L, used = _qp._factor(H, H.diagonal().max(), 1e-12)
@@ -615,7 +615,7 @@ def test_auto_puts_bounds_exactly(rank, cond):
 
 @pytest.mark.parametrize("failure", ["exitflag", "inexact"])
 def test_auto_falls_back_to_the_newton_iteration(monkeypatch, failure):
-    import sklearn_iw.solvers._qp as qp_module
+    import sklearn_iw.optim.iw._qp as qp_module
 
     _, G, p, bounds = make_problem(60, 20, 1e6, "vector", 4)
     solve = qp_module.daqp.solve
@@ -675,7 +675,7 @@ def test_auto_solves_full_rank_problems_by_the_active_set_iteration(B, rank, con
 
 
 def test_active_set_iteration_gives_up_on_singular_faces():
-    import sklearn_iw.solvers._qp as qp_module
+    import sklearn_iw.optim.iw._qp as qp_module
 
     _, G, p, bounds = make_problem(60, 20, 1e2, "scalar", 13)
     u = np.broadcast_to(np.asarray(bounds, dtype=np.float64), (60,)).copy()
@@ -715,7 +715,7 @@ def _uses_low_rank_path(monkeypatch) -> list:
     """Record what the low-rank path returns; the full-rank active-set iteration is left
     out (it solves some of these problems first, where the optimal face is regular) and
     daqp and the Newton iteration must not run."""
-    import sklearn_iw.solvers._qp as qp_module
+    import sklearn_iw.optim.iw._qp as qp_module
 
     found = []
     low_rank = qp_module._low_rank
@@ -791,7 +791,7 @@ def test_low_rank_path_warm_start_and_duplicates(monkeypatch):
 
 
 def test_low_rank_factor_reveals_the_rank():
-    import sklearn_iw.solvers._qp as qp_module
+    import sklearn_iw.optim.iw._qp as qp_module
 
     eps = float(np.finfo(np.float64).eps)
     for rank in (1, 7, 60):

@@ -19,7 +19,7 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_iw import IWLinearRegression, IWLSTMRegressor, IWMLPRegressor
-from sklearn_iw.estimators._losses import RegressionLoss
+from sklearn_iw.engine._losses import RegressionLoss
 from sklearn_iw.model_selection import leave_one_out
 from sklearn_iw.solvers import ImportanceWeights
 

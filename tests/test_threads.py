@@ -1,4 +1,4 @@
-"""Thread settings of fits and predictions (``estimators/_threads.py``).
+"""Thread settings of fits and predictions (``engine/_threads.py``).
 
 A fit or a prediction runs on one BLAS thread, and on one torch thread unless a call's
 work is large, and leaves the user's settings as it found them. conftest.py pins both
@@ -16,11 +16,11 @@ import pytest
 import torch
 from threadpoolctl import OpenBLASController, threadpool_info, threadpool_limits
 
+import sklearn_iw.engine._threads as threads_module
 import sklearn_iw.estimators._base as base_module
-import sklearn_iw.estimators._threads as threads_module
 from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
+from sklearn_iw.engine._threads import compute_threads
 from sklearn_iw.estimators._base import BaseIWEstimator
-from sklearn_iw.estimators._threads import compute_threads
 
 USER_THREADS = 3
 

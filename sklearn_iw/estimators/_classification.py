@@ -15,8 +15,9 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._base import BaseIWEstimator, attributes_doc
-from ._losses import PROBA_LOSSES, ClassificationLoss
+from ..engine._losses import PROBA_LOSSES, ClassificationLoss
+from ._base import BaseIWEstimator
+from ._docs import attributes_doc
 
 _CLASS_WEIGHT_DOC = """\
 class_weight : dict, 'balanced' or None, default=None

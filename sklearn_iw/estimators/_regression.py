@@ -8,8 +8,9 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_array
 from torch import nn
 
-from ._base import BaseIWEstimator, attributes_doc
-from ._losses import RegressionLoss
+from ..engine._losses import RegressionLoss
+from ._base import BaseIWEstimator
+from ._docs import attributes_doc
 
 _N_OUTPUTS_DOC = """\
 n_outputs_ : int

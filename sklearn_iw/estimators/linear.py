@@ -8,9 +8,9 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from ._base import parameters_doc
+from ..engine._losses import LOSSES, REGRESSION_LOSSES
 from ._classification import CLASSIFIER_ATTRIBUTES_DOC, CLASSIFIER_DOC_PARTS, BaseIWClassifier
-from ._losses import LOSSES, REGRESSION_LOSSES
+from ._docs import parameters_doc
 from ._regression import REGRESSOR_ATTRIBUTES_DOC, REGRESSOR_DOC_PARTS, BaseIWRegressor
 
 _DEFAULTS = {"optimizer": "importance_weights", "max_iter": 200, "alpha": 1e-4}

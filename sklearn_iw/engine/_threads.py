@@ -2,8 +2,8 @@
 
 Two thread pools at once slow the estimators down: torch's OpenMP pool and the OpenBLAS
 pool of numpy and scipy, which the host side of importance weights calls between torch's
-operations (the small QPs of ``solvers/_qp.py``, the span self-influence of
-``solvers/_influence.py``). Idle threads of each pool spin-wait for work, so on a 2-core
+operations (the small QPs of ``optim/iw/_qp.py``, the span self-influence of
+``loo/_influence.py``). Idle threads of each pool spin-wait for work, so on a 2-core
 machine each pool's spinning threads take the cores the other one's work needs:
 ``IWLogisticRegression()`` on scaled breast cancer took 1.04 s at the libraries' default
 threads (two each) against 0.14 s with OpenBLAS limited to one thread. torch's own

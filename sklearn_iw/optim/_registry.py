@@ -14,7 +14,6 @@ from typing import TypeVar
 
 from sklearn.base import BaseEstimator, clone
 
-from ._importance import ImportanceWeights
 from ._schedules import (
     Constant,
     Cosine,
@@ -28,6 +27,7 @@ from ._schedules import (
     ScheduleSpec,
 )
 from ._spec import OptimizerSpec
+from .iw._importance_weights import ImportanceWeights
 from .rules.adadelta import Adadelta
 from .rules.adagrad import Adagrad
 from .rules.adam import Adam

@@ -4,7 +4,7 @@ A spec holds hyperparameters only (``__init__`` stores them, as in scikit-learn)
 ``clone`` copies it and ``GridSearchCV`` can tune ``optimizer__lr``. The training engine
 calls :meth:`OptimizerSpec.build` once per fit, which validates the hyperparameters against
 the spec's scikit-learn constraints and returns a fresh optimizer. The rules themselves,
-one module each, are in :mod:`sklearn_iw.solvers.rules`.
+one module each, are in :mod:`sklearn_iw.optim.rules`.
 
 This module also holds the constraints that the optimizer and schedule specs share.
 """

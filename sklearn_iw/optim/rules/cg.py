@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import StrOptions
 from torch import Tensor
 
 from .._spec import COUNT, POSITIVE, OptimizerSpec
-from ._flat import FlatOptimizer, HessianProduct, steepest_descent
+from ._line_search import FlatOptimizer, HessianProduct, steepest_descent
 
 
 class CGOptimizer(FlatOptimizer):

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from .._spec import COUNT, POSITIVE, NumberInterval, OptimizerSpec
-from ._flat import FlatOptimizer, HessianProduct, steepest_descent
+from ._line_search import FlatOptimizer, HessianProduct, steepest_descent
 
 
 def truncated_cg(hvp: HessianProduct, g: Tensor, max_iter: int, tol: float) -> Tensor | None:

@@ -1,6 +1,6 @@
 """The engine's callbacks that are not about leave-one-out: validation score, schedules.
 
-(The leave-one-out recorder and the replay's resume live in ``_loo.py``; skorch's own
+(The leave-one-out recorder and the replay's resume live in ``sklearn_iw/loo/``; skorch's own
 ``EarlyStopping`` and ``PrintLog`` are used as they are.)
 """
 

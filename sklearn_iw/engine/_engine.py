@@ -22,7 +22,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import to_numpy
 
-from ..solvers import OptimizerSpec
+from ..optim._spec import OptimizerSpec
 from ._data import TensorBatches, TensorData, eval_forward
 from ._losses import PROBA_LOSSES
 

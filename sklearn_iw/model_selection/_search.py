@@ -1,15 +1,4 @@
-"""Model selection by leave-one-out from one fit per candidate, and exact leave-one-out.
-
-A model trained by importance weights knows three leave-one-out quantities of its own
-(``docs/importance_weights.md``): the rigorous but loose bound ``loo_bound_``, the cheap
-approximate ``loo_estimate_``, and the exact error of :func:`leave_one_out`, which re-runs
-only the samples that were ever active. :class:`LOOBoundSearchCV` and
-:class:`LOOBoundRandomizedSearchCV` fit every candidate once on all the data and rank the
-candidates by the chosen one, where :class:`~sklearn.model_selection.GridSearchCV` needs
-k fits per candidate plus a refit. :func:`loo_bound_scorer` and
-:func:`loo_estimate_scorer` bring the bound and the estimate into scikit-learn's own
-search classes as scorers.
-"""
+"""The leave-one-out searches and scorers (re-exported by :mod:`sklearn_iw.model_selection`)."""
 
 from __future__ import annotations
 
@@ -28,40 +17,22 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler
 # about failed fits, as GridSearchCV gives them.
 from sklearn.model_selection._search import _yield_masked_array_for_each_param
 from sklearn.model_selection._validation import _warn_or_raise_about_fit_failures
-from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
-from ._display import LOOCurveDisplay
-from .estimators._loo import leave_one_out
-
-__all__ = [
-    "LOOBoundRandomizedSearchCV",
-    "LOOBoundSearchCV",
-    "LOOCurveDisplay",
-    "leave_one_out",
-    "loo_bound_scorer",
-    "loo_estimate_scorer",
-]
+from ..loo import leave_one_out
+from ..loo._replay import final_step
 
 CRITERIA = ("estimate", "bound", "replay")
-
-
-def _final_step(estimator):
-    """The estimator that holds the leave-one-out attributes: the last step of (nested)
-    pipelines."""
-    while isinstance(estimator, Pipeline):
-        estimator = estimator[-1]
-    return estimator
 
 
 def _read_loo(estimator, quantity: str) -> tuple[float, str | None]:
     """``(loo_<quantity>_, None)`` of a fitted estimator, or ``(nan, reason)`` where it has
     none (``quantity``: 'bound' or 'estimate')."""
-    final = _final_step(estimator)
+    final = final_step(estimator)
     reasons = getattr(final, "loo_reason_", None)
     if reasons is None:
         return np.nan, (
@@ -76,7 +47,7 @@ def _read_loo(estimator, quantity: str) -> tuple[float, str | None]:
 def _replays_cheaply(estimator) -> bool:
     """Whether the fitted estimator (or pipeline) is one of ours whose replay re-runs
     only the ever-active samples (the leave-one-out lemma holds for its fit)."""
-    reasons = getattr(_final_step(estimator), "loo_reason_", None)
+    reasons = getattr(final_step(estimator), "loo_reason_", None)
     return reasons is not None and reasons["replay"] is None
 
 
@@ -108,7 +79,7 @@ class _LeaveOneOutResponses:
 def _loo_responses(estimator, replay) -> _LeaveOneOutResponses:
     """The leave-one-out predictions of a fitted candidate: the replay's where it ran,
     else the estimate's."""
-    final = _final_step(estimator)
+    final = final_step(estimator)
     classifier = hasattr(final, "classes_")
     if replay is not None:
         return _LeaveOneOutResponses(
@@ -119,7 +90,7 @@ def _loo_responses(estimator, replay) -> _LeaveOneOutResponses:
 
 
 def _scorer_target(estimator, quantity: str):
-    final = _final_step(estimator)
+    final = final_step(estimator)
     if not hasattr(type(final), f"loo_{quantity}_"):
         raise TypeError(
             f"loo_{quantity}_scorer needs an estimator trained by importance weights (or a "
@@ -308,7 +279,7 @@ def _fit_candidate(
             f"by it: {reason} Search only over importance-weights settings where it "
             "holds, use criterion='replay' (exact, refits where it must), or GridSearchCV."
         )
-    support = getattr(_final_step(estimator), "support_", None)
+    support = getattr(final_step(estimator), "support_", None)
     if support is not None:
         result["n_support"] = len(support)
 

@@ -18,6 +18,9 @@ from sklearn.utils._optional_dependencies import check_matplotlib_support
 from sklearn.utils._plotting import _validate_style_kwargs
 from sklearn.utils.validation import check_is_fitted
 
+from ..loo._replay import final_step
+from ._search import _BaseLOOBoundSearch
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -109,10 +112,8 @@ def _held_out_error(estimator, params: dict, X, y, X_test, y_test) -> float:
     """Error on ``(X_test, y_test)`` of ``estimator`` with ``params``, trained on
     ``(X, y)``: the error rate of a classifier, the mean squared error of a regressor,
     as the leave-one-out errors count them."""
-    from .model_selection import _final_step
-
     model = clone(estimator).set_params(**params).fit(X, y)
-    return _final_step(model)._error(model.predict(X_test), np.asarray(y_test))
+    return final_step(model)._error(model.predict(X_test), np.asarray(y_test))
 
 
 class LOOCurveDisplay:
@@ -324,8 +325,6 @@ class LOOCurveDisplay:
             are given.
         """
         check_matplotlib_support(f"{cls.__name__}.from_search")
-        from .model_selection import _BaseLOOBoundSearch
-
         if not isinstance(search, _BaseLOOBoundSearch):
             raise TypeError(
                 f"from_search draws a LOOBoundSearchCV or LOOBoundRandomizedSearchCV; got "
@@ -406,9 +405,7 @@ class LOOCurveDisplay:
             If the (last step of the) estimator records no ``loss_curve_``.
         """
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
-        from .model_selection import _final_step
-
-        final = _final_step(estimator)
+        final = final_step(estimator)
         check_is_fitted(final)
         if not hasattr(final, "loss_curve_"):
             raise TypeError(

@@ -54,7 +54,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from ._gram import GramRows, per_sample_gram, per_sample_jacobian
+from ..optim.iw._gram import GramRows, per_sample_gram, per_sample_jacobian
 
 __all__ = [
     "InfluenceAccumulator",

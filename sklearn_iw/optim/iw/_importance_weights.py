@@ -23,10 +23,10 @@ from typing import NamedTuple
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._spec import POSITIVE, OptimizerSpec
 from ._gram import GramRows, per_sample_gram
 from ._protocol import PerSampleOptimizer, PerSampleStep
 from ._qp import solve_box_qp
-from ._spec import POSITIVE, OptimizerSpec
 
 _MARGINS = ("loss", "constant")
 # From this batch size on, the Gram matrix comes as rows on demand. On full batches the QP

@@ -1,0 +1,367 @@
+"""What a run records for leave-one-out: the engine callback, checkpoints, resuming.
+
+:class:`LeaveOneOutRecorder` records per step what the bound, the estimate and the replay
+need (activation epochs, the span self-influence segments, the bound per epoch, the
+stopping rule of every run without one sample); :class:`Checkpoint` is the state of a run
+at the start of an epoch and :class:`ResumeFrom` resumes a fit from one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, replace
+
+import torch
+from skorch.callbacks import Callback
+from skorch.history import History
+
+from ..engine._data import TensorData, eval_forward
+from ._influence import (
+    InfluenceAccumulator,
+    loss_gradient_scale,
+    margins,
+    span_self_influence,
+)
+from ._validity import (
+    BOUND_TASKS,
+    MARGIN_TASKS,
+    MAX_ACTIVE_FOR_ESTIMATE,
+    NUMERICAL_ERRORS,
+    failure_reason,
+    is_numerical,
+)
+
+
+@dataclass
+class Checkpoint:
+    """Everything a run depends on at the start of one epoch.
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs completed before this state.
+    module : dict
+        The module's ``state_dict``.
+    optimizer : dict
+        The optimizer's ``state_dict``.
+    sample_memory : dict of str to torch.Tensor
+        The optimizer's per-sample memory (importance weights for warm starts, ...).
+    scheduler : dict or None
+        The learning-rate scheduler's ``state_dict``.
+    generator : torch.Tensor or None
+        State of the CPU generator of the batch order.
+    history : list of dict
+        The history rows of the epochs before.
+    stopping : dict of str to torch.Tensor
+        The stopping rule of every run without one sample (``best``, ``misses``,
+        ``stopped_at``: entry k is the run without sample k, the last entry the full run).
+    """
+
+    epoch: int
+    module: dict
+    optimizer: dict
+    sample_memory: dict
+    scheduler: dict | None
+    generator: torch.Tensor | None
+    history: list
+    stopping: dict
+
+    def without(self, k: int) -> Checkpoint:
+        """This state as the run without sample ``k`` has it (which equals the full run's
+        in all but k's memory and the stopping rule, while k was never active)."""
+        stopping = {
+            name: torch.cat([_drop(t[:-1], k), t[k : k + 1]]) for name, t in self.stopping.items()
+        }
+        memory = {name: _drop(t, k) for name, t in self.sample_memory.items()}
+        return replace(self, sample_memory=memory, stopping=stopping)
+
+
+def _drop(t: torch.Tensor, k: int) -> torch.Tensor:
+    """``t`` without entry ``k``."""
+    return torch.cat([t[:k], t[k + 1 :]])
+
+
+def _stand_in(data: TensorData) -> torch.Tensor:
+    """Each sample's leave-one-out stand-in (:func:`~._data.sample_keys`): the run without
+    sample k is the run without ``stand_in[k]``, which the per-sample records describe."""
+    if data.stand_in is None:
+        return torch.arange(len(data), device=data.y.device)
+    return torch.as_tensor(data.stand_in, device=data.y.device)
+
+
+def _scheduler_of(net):
+    return getattr(dict(net.callbacks_).get("lr_schedule"), "lr_scheduler_", None)
+
+
+def _capture(net, stopping: dict) -> Checkpoint:
+    """The state of ``net`` now (deep copies), with the replayed stopping rule."""
+    scheduler = _scheduler_of(net)
+    return Checkpoint(
+        epoch=len(net.history),
+        module=copy.deepcopy(net.module_.state_dict()),
+        optimizer=copy.deepcopy(net.optimizer_.state_dict()),
+        sample_memory={k: v.clone() for k, v in net.optimizer_.sample_memory().items()},
+        scheduler=copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None,
+        generator=net.feed_.generator.get_state() if net.feed_.generator is not None else None,
+        # Rows of finished epochs are not changed again: shared, copied on resume.
+        history=list(net.history),
+        stopping={k: v.clone() for k, v in stopping.items()},
+    )
+
+
+class LeaveOneOutRecorder(Callback):
+    """Record what the leave-one-out quantities of an importance-weights run need.
+
+    Per sample: the epoch of its first activation (``alpha > 0``), the stopping rule of
+    the run without it (from the optimizer's record of its last loss), and the sums of
+    its influence over the steps where it was active (:class:`InfluenceAccumulator`).
+    Per epoch: the bound
+    ``loo_bound = |A ∪ W ∪ U| / n`` (``A`` the samples active so far, ``W`` those the
+    current model misclassifies, ``U`` those whose removal moves the epoch at which
+    training stops) in the history, and, when asked, a :class:`Checkpoint` for replays.
+
+    The stopping rule (skorch's ``EarlyStopping`` on ``train_loss``, absolute threshold
+    ``tol``, ``patience`` epochs) is replayed for every run without one sample ``k``:
+    while ``k`` was never active that run's epoch loss is ``(S - w_k E_k) / (W - w_k)``.
+
+    Parameters
+    ----------
+    patience : int
+        Epochs without improvement before training stops.
+    tol : float
+        Improvement that resets the patience counter.
+    checkpoints : bool, default=False
+        Keep a :class:`Checkpoint` at the start of every epoch and after the last one.
+
+    Attributes
+    ----------
+    activation_epoch_ : torch.Tensor
+        (n,) epoch of each sample's first activation, -1 if never (kept across continued
+        fits while the number of samples stays).
+    stopping_ : dict of str to torch.Tensor
+        The replayed stopping rule: ``best`` (threshold), ``misses`` and ``stopped_at``
+        (epoch, -1 while running), entry k for the run without sample k, last entry the
+        full run.
+    checkpoints_ : dict of int to Checkpoint
+        By epoch, with ``checkpoints=True``.
+    failures_ : dict of str to str
+        The quantities ('bound', 'estimate', 'replay') whose recording raised a
+        numerical error in this training call, with the reason (:func:`failure_reason`);
+        they are NaN for the fit.
+    influence_ : InfluenceAccumulator
+        The per-step sums behind ``loo_estimate_`` (over this training call).
+    too_many_active_ : bool
+        Whether more than :data:`MAX_ACTIVE_FOR_ESTIMATE` samples have been active (the
+        estimate is then NaN, and its per-step records are no longer kept).
+    stand_in_ : torch.Tensor
+        (n,) each sample's leave-one-out stand-in (:func:`~._data.sample_keys`): the run
+        without sample k is the run without ``stand_in_[k]``, whose records the
+        leave-one-out quantities of k read.
+    steps_ : list of tuple
+        The importance-weights steps of the current epoch not yet added to
+        ``activation_epoch_`` and ``influence_`` (sample indices, importance weights, span
+        self-influence, factor, outputs, targets).
+    """
+
+    def __init__(self, patience: int, tol: float, checkpoints: bool = False):
+        self.patience = patience
+        self.tol = tol
+        self.checkpoints = checkpoints
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        train = X.train  # the engine's Feed
+        n = len(train)
+        device = train.y.device
+        if len(getattr(self, "activation_epoch_", ())) != n:
+            self.activation_epoch_ = torch.full((n,), -1, dtype=torch.long, device=device)
+        self.stopping_ = {
+            "best": torch.full((n + 1,), float("inf"), dtype=torch.float64, device=device),
+            "misses": torch.zeros(n + 1, dtype=torch.long, device=device),
+            "stopped_at": torch.full((n + 1,), -1, dtype=torch.long, device=device),
+        }
+        self.checkpoints_ = {}
+        self.failures_ = {}
+        self.influence_ = InfluenceAccumulator(n, train.weight.dtype, device)
+        self.steps_ = []
+        self.stand_in_ = _stand_in(train)
+        self._count_active()
+        # Other optimizers have no per-sample steps: nothing to record.
+        self.recording_ = net.optimizer_spec.per_sample
+        self.first_epoch_ = len(net.history)
+
+    def on_epoch_begin(self, net, **kwargs):
+        epoch = len(net.history) - 1 - self.first_epoch_  # skorch opened its row
+        has_margins = net.criterion_.task in MARGIN_TASKS
+        if self.recording_ and has_margins and epoch & (epoch - 1) == 0:
+            # Segments of epochs 0, 1, 2, 4, 8, ...: the weights of each segment's start
+            # turn its pull to the final gradient directions (the estimate).
+            self.influence_.start_segment(p for p in net.module_.parameters() if p.requires_grad)
+        if self.checkpoints and self.recording_:
+            # skorch has opened this epoch's history row: the state is the previous end's.
+            state = _capture(net, self.stopping_)
+            state.history = state.history[:-1]
+            state.epoch -= 1
+            self.checkpoints_[state.epoch] = state
+
+    def on_batch_end(
+        self, net, batch=None, training=False, y_pred=None, sample_alpha=None, **kwargs
+    ):
+        if not training or sample_alpha is None:
+            return
+        target, _, index = batch[1]
+        step = net.optimizer_.last_step
+        span = None
+        if self._estimate_in_reach(net):
+            try:
+                span = span_self_influence(step.gram, sample_alpha, step.bounds)
+            except NUMERICAL_ERRORS as exc:
+                if not is_numerical(exc):
+                    raise
+                self._fail(("estimate",), "the span self-influence of a step", exc)
+        # Summed once an epoch (:meth:`_record_steps`): per step, the margins and sums
+        # took more tensor operations than a small importance-weights step itself.
+        self.steps_.append((index, sample_alpha, span, step.lr, y_pred, target))
+
+    def _record_steps(self, net) -> None:
+        """Add the steps kept since the last call to the activation epochs and the sums
+        of ``influence_``."""
+        if not self.steps_:
+            return
+        index, alphas, span, lr, output, target = zip(*self.steps_, strict=True)
+        self.steps_ = []
+        index, alpha = torch.cat(index), torch.cat(alphas)
+        active = index[alpha > 0]
+        first = self.activation_epoch_[active]
+        self.activation_epoch_[active] = torch.where(first < 0, len(net.history) - 1, first)
+        self._count_active()
+        # Once a step's span failed, or too many samples were active, the estimate is NaN:
+        # its sums are not needed.
+        if span[0] is not None and self._estimate_in_reach(net):
+            try:
+                lr = torch.cat([torch.full_like(a, r) for a, r in zip(alphas, lr, strict=True)])
+                output, target = torch.cat(output), torch.cat(target)
+                regression = net.criterion_.task == "regression"
+                _, margin_per_loss = margins(output, target, net.criterion_, regression)
+                gradient_norm, curvature = loss_gradient_scale(output, target, net.criterion_)
+                self.influence_.update(
+                    index, alpha, torch.cat(span), lr, margin_per_loss, gradient_norm, curvature
+                )
+            except NUMERICAL_ERRORS as exc:
+                if not is_numerical(exc):
+                    raise
+                self._fail(("estimate",), "the estimate's influence sums", exc)
+
+    def _count_active(self) -> None:
+        """Note whether more samples have been active than the estimate can take (once
+        true it stays: samples never become inactive again)."""
+        n_active = int((self.activation_epoch_ >= 0).sum())
+        self.too_many_active_ = n_active > MAX_ACTIVE_FOR_ESTIMATE
+
+    def _estimate_in_reach(self, net) -> bool:
+        """Whether the estimate's per-step records are still needed: its task has them,
+        none failed, and not more samples were active than it takes (then its per-step
+        spans cost a tenth of a large fit's steps for a NaN)."""
+        return (
+            net.criterion_.task in MARGIN_TASKS
+            and "estimate" not in self.failures_
+            and not self.too_many_active_
+        )
+
+    def _fail(self, quantities: tuple[str, ...], what: str, exc: BaseException) -> None:
+        """Record that ``what``, which ``quantities`` need, raised ``exc`` (the first
+        failure of a quantity is its reason)."""
+        reason = failure_reason(what, exc)
+        for quantity in quantities:
+            self.failures_.setdefault(quantity, reason)
+
+    def _replay_stopping(self, data: TensorData, losses: torch.Tensor, epoch: int) -> torch.Tensor:
+        """Advance the stopping rule of the run and of every run without one sample, from
+        each sample's loss at its visit in this epoch; return the samples whose run has,
+        so far, stopped at another epoch than the full run (the last entry)."""
+        weight = data.weight.double()
+        contributions = weight * losses.double()
+        total, total_weight = contributions.sum(), weight.sum()
+        without = (total - contributions) / (total_weight - weight).clamp_min(1e-300)
+        scores = torch.cat([without, (total / total_weight).reshape(1)])
+        rule = self.stopping_
+        improved = scores < rule["best"]
+        rule["best"] = torch.where(improved, scores - self.tol, rule["best"])
+        rule["misses"] = torch.where(improved, 0, rule["misses"] + 1)
+        newly = (rule["misses"] == self.patience) & (rule["stopped_at"] < 0)
+        rule["stopped_at"][newly] = epoch
+        return rule["stopped_at"][:-1] != rule["stopped_at"][-1]
+
+    def on_epoch_end(self, net, dataset_train=None, **kwargs):
+        self._record_steps(net)
+        if not self.recording_ or net.criterion_.task not in BOUND_TASKS:
+            return
+        epoch = len(net.history) - 1
+        bound = math.nan  # once a failure made it NaN
+        # The replayed stopping rule serves the bound and the replay: once it failed,
+        # its state is not advanced again.
+        unstable = None
+        if "replay" not in self.failures_:
+            try:
+                # The optimizer keeps each sample's loss at its last visit (its
+                # per-sample memory).
+                losses = net.optimizer_.last_losses
+                unstable = self._replay_stopping(dataset_train, losses, epoch)
+            except NUMERICAL_ERRORS as exc:
+                if not is_numerical(exc):
+                    raise
+                what = f"the replayed stopping rule in epoch {epoch}"
+                self._fail(("bound", "replay"), what, exc)
+        if unstable is not None and "bound" not in self.failures_:
+            try:
+                output = eval_forward(net.module_, dataset_train.X)
+                hit = net.criterion_.correct(output, dataset_train.y)
+                removal_changes_run = (self.activation_epoch_ >= 0) | unstable
+                counted = removal_changes_run[self.stand_in_] | ~hit
+                bound = int(counted.sum()) / len(counted)
+            except NUMERICAL_ERRORS as exc:
+                if not is_numerical(exc):
+                    raise
+                self._fail(("bound",), f"the bound's count in epoch {epoch}", exc)
+        net.history.record("loo_bound", bound)
+
+    def on_train_end(self, net, **kwargs):
+        self._record_steps(net)  # after an interrupted epoch
+        if self.checkpoints and self.recording_:
+            state = _capture(net, self.stopping_)
+            self.checkpoints_[state.epoch] = state
+
+
+class ResumeFrom(Callback):
+    """Start a run from a :class:`Checkpoint` (of the run without one sample): restores
+    the weights, the optimizer, the schedule, the batch order, the history and the
+    stopping rule after the other callbacks have set themselves up.
+
+    Parameters
+    ----------
+    checkpoint : Checkpoint
+        The state to start from, already without the left-out sample.
+    """
+
+    def __init__(self, checkpoint: Checkpoint):
+        self.checkpoint = checkpoint
+
+    def on_train_begin(self, net, **kwargs):
+        state = self.checkpoint
+        net.module_.load_state_dict(state.module)
+        net.optimizer_.load_state_dict(copy.deepcopy(state.optimizer))
+        net.optimizer_.load_sample_memory(state.sample_memory)
+        scheduler = _scheduler_of(net)
+        if scheduler is not None and state.scheduler is not None:
+            scheduler.load_state_dict(copy.deepcopy(state.scheduler))
+        generator = net.feed_.generator
+        if generator is not None and state.generator is not None:
+            generator.set_state(state.generator)
+        net.history = History(copy.deepcopy(state.history))
+        callbacks = dict(net.callbacks_)
+        stopping = callbacks["stopping"]
+        stopping.misses_ = int(state.stopping["misses"][-1])
+        stopping.dynamic_threshold_ = float(state.stopping["best"][-1])
+        recorder = callbacks["loo"]
+        recorder.stopping_ = {k: v.clone() for k, v in state.stopping.items()}
+        recorder.activation_epoch_.fill_(-1)
