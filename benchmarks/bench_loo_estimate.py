@@ -6,7 +6,7 @@ matrix of problems and compares that number with a reference:
 
 - **exact LOO** where ``n <= 300``: :func:`~sklearn_iw.model_selection.leave_one_out`,
   which replays every ever-active sample from the epoch of its first activation (equal
-  to ``n`` brute-force refits, ``tests/test_loo.py``). For a pipeline it fits the
+  to ``n`` brute-force refits, ``tests/loo/test_replay.py``). For a pipeline it fits the
   scaler once on all the data, as the fit behind ``loo_estimate_`` does;
 - **20-fold CV** beyond: the error of stratified 20-fold cross-validation (shuffled,
   seed 0) with the same pipeline and settings; each fold trains on 95% of the data, so

@@ -69,7 +69,8 @@ class BaseIWRegressor(RegressorMixin, BaseIWEstimator):
     # C = 0.1 they sit on the bounds: make_friedman1, MLP (32,), 200 epochs, held-out R^2
     # 0.912 against 0.901, fit 76 s against 110 s.
     # Regression keeps the earlier margins: measured with p=0.1 and C=0.1 (friedman1 R^2
-    # 0.91), and C=0.1 keeps weighted and repeated samples apart (tests/test_regression.py).
+    # 0.91), and C=0.1 keeps weighted and repeated samples apart
+    # (tests/estimators/test_regression.py).
     _optimizer_defaults: dict = {"importance_weights": {"C": 0.1, "p": 0.1}}
 
     def _loss_name(self) -> str:

@@ -9,6 +9,7 @@ conditions, and through the duality gap recomputed here from ``G``, ``p``, ``C``
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -832,3 +833,29 @@ def test_large_batch_of_few_parameters_takes_the_low_rank_path(monkeypatch):
     assert abs(f - f_ref) <= 1e-8 * abs(f_ref)
     at_zero, at_c = res.alpha == 0, res.alpha == 1.0
     assert int((~at_zero & ~at_c).sum()) <= 22 and at_zero.any() and at_c.any()
+
+
+def test_qp_at_its_iteration_limit_warns_and_returns_its_best_feasible_point():
+    rng = np.random.RandomState(0)
+    J = torch.as_tensor(rng.randn(60, 8))
+    G, p = J @ J.T, torch.as_tensor(rng.uniform(0.1, 1.0, 60))
+    C = torch.full((60,), 0.3, dtype=torch.float64)
+
+    def f(a):
+        return float(0.5 * a @ G @ a - p @ a)
+
+    exact = solve_box_qp(G, p, C)
+    assert exact.converged
+    values = []
+    for limit in (1, 2, 3):
+        with pytest.warns(ConvergenceWarning, match=f"iteration limit \\(max_iter={limit}\\)"):
+            res = solve_box_qp(G, p, C, max_iter=limit)
+        assert not res.converged and res.n_iter == limit
+        assert bool(((res.alpha >= 0) & (res.alpha <= C)).all())
+        values.append(f(res.alpha))
+    # Each iteration lowers the objective: the point returned is the best one reached.
+    assert values[0] < 0.0 == f(torch.zeros(60, dtype=torch.float64))
+    assert values == sorted(values, reverse=True) and values[-1] >= f(exact.alpha)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        solve_box_qp(G, p, C, max_iter=exact.n_iter)

@@ -1,7 +1,7 @@
 """``loo_estimate_`` against the exact leave-one-out error, on a matrix of small problems.
 
 The reference is :func:`~sklearn_iw.model_selection.leave_one_out`, which equals ``n``
-brute-force refits to 1e-9 (``tests/test_loo.py`` checks that on its own matrix); it
+brute-force refits to 1e-9 (``tests/loo/test_replay.py`` checks that on its own matrix); it
 re-runs only the ever-active samples, which keeps this matrix affordable. The problems
 span logistic and MLP models, the log, hinge and modified Huber losses, full batches and
 minibatches, separable and overlapping data, binary and 3-4 class targets and nine data

@@ -5,7 +5,7 @@
 and the estimator, data, settings) and fail when the estimate moves further from the
 exact error than it is today. The reference is computed here, never read from the
 benchmark's cache: :func:`~sklearn_iw.model_selection.leave_one_out`, which equals ``n``
-brute-force refits (``tests/test_loo.py``). Its full fit is the fit whose
+brute-force refits (``tests/loo/test_replay.py``). Its full fit is the fit whose
 ``loo_estimate_`` is compared.
 
 The tolerances are what the estimate achieved when they were set (measured values in
@@ -24,7 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_iw.model_selection import leave_one_out
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from bench_loo_estimate import MATRIX, QUICK, Fit  # noqa: E402
 
 
