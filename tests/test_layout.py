@@ -1,21 +1,24 @@
-"""The package's imports follow its wings: estimators -> loo -> engine -> optim.
+"""The package's imports follow its wings: estimators -> loo -> engine -> optim -> utils.
 
 Every ``import`` of every module (those inside functions too) is read with ``ast``. A
 module may import from its own wing and from lower ones, never from a higher one, and
 the graph of module imports has no cycle. The top-level modules (the package itself,
-``solvers``, ``model_selection``, the Display, ``datasets``) sit above all wings.
+``solvers``, ``model_selection``, ``datasets``) sit above all wings. The leave-one-out
+wing calls no private method of another object, and the names of one module's internals
+appear in no other.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "sklearn_iw"
 # Lowest first: a wing may import its own modules and those of the wings before it.
-WINGS = ("optim", "engine", "loo", "estimators")
+WINGS = ("utils", "optim", "engine", "loo", "estimators")
 
 
 def _module_name(path: Path) -> str:
@@ -88,3 +91,51 @@ def test_no_import_cycles():
     for module in sorted(MODULES):
         if module not in state:
             visit(module)
+
+
+def _private_calls(path: Path) -> list[str]:
+    """``obj._name(...)`` calls in ``path`` on anything but ``self``, ``cls`` and the
+    libraries (torch's ``_foreach`` functions)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            name, owner = node.func.attr, node.func.value
+            private = name.startswith("_") and not name.startswith("__")
+            if private and not (
+                isinstance(owner, ast.Name) and owner.id in ("self", "cls", "torch")
+            ):
+                found.append(f"{path.name}:{node.lineno} {ast.unparse(node.func)}")
+    return found
+
+
+def test_the_private_call_finder_finds_one(tmp_path):
+    path = tmp_path / "module.py"
+    path.write_text("def f(estimator, X):\n    self._ok(X)\n    return estimator._forward(X)\n")
+    assert _private_calls(path) == ["module.py:3 estimator._forward"]
+
+
+def test_leave_one_out_calls_no_private_method_of_an_estimator():
+    calls = [call for path in (PACKAGE / "loo").glob("*.py") for call in _private_calls(path)]
+    assert calls == []
+
+
+# Internals of one module that no other module may name.
+OWN_NAMES = {
+    "last_step": (),
+    "last_losses": (),
+    "misses_": (),
+    "dynamic_threshold_": (),
+    "'plateau'": ("optim/_schedules.py", "optim/_registry.py"),
+    '"plateau"': ("optim/_schedules.py",),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OWN_NAMES))
+def test_internal_names_stay_in_their_module(name):
+    allowed = {PACKAGE / own for own in OWN_NAMES[name]}
+    where = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path not in allowed and re.search(rf"(?<![\w]){re.escape(name)}", path.read_text())
+    )
+    assert where == []

@@ -1,7 +1,7 @@
 """The engine's callbacks that are not about leave-one-out: validation score, schedules.
 
-(The leave-one-out recorder and the replay's resume live in ``sklearn_iw/loo/``; skorch's own
-``EarlyStopping`` and ``PrintLog`` are used as they are.)
+(The stopping rule is in ``_stopping.py``, the leave-one-out recorder and the replay's
+resume in ``sklearn_iw/loo/``; skorch's own ``PrintLog`` is used as it is.)
 """
 
 from __future__ import annotations

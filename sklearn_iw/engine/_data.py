@@ -180,6 +180,9 @@ class Feed:
         decoupled weight decay ``W <- W / (1 + lr * c)`` of optimizers that ask for it.
     generator : torch.Generator or None, default=None
         CPU generator of the batch order (None: torch's global generator).
+    dropout_generator : torch.Generator or None, default=None
+        Generator of the dropout masks, on the training device (the engine hands it to
+        the module's :class:`~._dropout.SeededDropout` layers).
     """
 
     train: TensorData
@@ -188,6 +191,7 @@ class Feed:
     weight_scale: float
     l2_coef: float
     generator: torch.Generator | None = None
+    dropout_generator: torch.Generator | None = None
 
 
 def eval_forward(module: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:

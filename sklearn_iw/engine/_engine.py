@@ -23,7 +23,9 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_numpy
 
 from ..optim._spec import OptimizerSpec
+from ..utils._numerics import all_finite
 from ._data import TensorBatches, TensorData, eval_forward
+from ._dropout import SeededDropout
 from ._losses import PROBA_LOSSES
 
 # Attributes rebuilt on first use or set by each fit, left out of pickles (see
@@ -79,6 +81,9 @@ class TrainingEngine(NeuralNet):
     diverged_at_ : int or None
         The epoch (counted over the whole history) in which the last ``partial_fit``
         call diverged, else None; see :meth:`partial_fit`.
+    stop_requested_ : bool
+        Set by a callback (the stopping rule) in ``on_epoch_end`` to end training once
+        every callback has seen the epoch.
 
     Notes
     -----
@@ -112,7 +117,8 @@ class TrainingEngine(NeuralNet):
         """Call ``method_name`` on the net and on the callbacks that define it.
 
         Callbacks that inherit skorch's no-op are skipped: per-batch hooks are called
-        three times a step, and most callbacks only act at epoch boundaries.
+        three times a step, and most callbacks only act at epoch boundaries. After
+        ``on_epoch_end`` training ends if a callback set ``stop_requested_``.
         """
         getattr(self, method_name)(self, **cb_kwargs)
         hooks = self.__dict__.setdefault("_hooks_cache", {})
@@ -125,6 +131,9 @@ class TrainingEngine(NeuralNet):
             ]
         for hook in hooks[method_name]:
             hook(self, **cb_kwargs)
+        if method_name == "on_epoch_end" and self.stop_requested_:
+            # After every callback has seen the epoch (skorch's partial_fit ends on it).
+            raise KeyboardInterrupt
 
     def initialize_callbacks(self):
         """Initialise the callbacks and forget the hooks cached by :meth:`notify`."""
@@ -141,6 +150,10 @@ class TrainingEngine(NeuralNet):
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """skorch's ``partial_fit`` over ``X``, a :class:`~._data.Feed`, rolled back to the
         last sound weights on divergence.
+
+        The feed's dropout generator goes to the module's seeded dropout layers, and a
+        per-sample optimizer's memory is started for the training samples (kept when a
+        continued fit has as many).
 
         Training stops at the first non-finite training loss of a batch (see
         :meth:`run_single_epoch`). The weights are restored to those the diverging epoch
@@ -168,14 +181,21 @@ class TrainingEngine(NeuralNet):
         self : TrainingEngine
         """
         self.feed_ = X
+        for layer in self.module_.modules():
+            if isinstance(layer, SeededDropout):
+                layer.generator = X.dropout_generator
+        if self.optimizer_spec.per_sample:
+            train = X.train
+            self.optimizer_.prepare_samples(len(train), train.weight.device, train.weight.dtype)
         # skorch's ProgressBar counts an epoch's batches by these.
         self.batch_size = X.batch_size
         self.iterator_valid__batch_size = max(X.batch_size, _EVAL_BATCH)
         self.diverged_at_ = None
+        self.stop_requested_ = False
         self._snapshot_epochs = [None, None]
         super().partial_fit(X, y, classes, **fit_params)
         probe = eval_forward(self.module_, X.train.X[:_PROBE])
-        if not _all_finite([*self._weights()[0], probe]):
+        if not all_finite([*self._weights()[0], probe]):
             diverged = self.diverged_at_ is not None
             self._roll_back(self._restored_epoch if diverged else len(self.history))
         if self.diverged_at_ is not None:
@@ -356,9 +376,14 @@ class TrainingEngine(NeuralNet):
             self.module_, per_sample_loss, X, target, weight * self.feed_.weight_scale, index
         )
         loss = torch.dot(weight, step.losses) * (1.0 / len(step.losses))
-        # The optimizer's per-sample records go to the callbacks' on_batch_end
-        # (the leave-one-out recorder reads importance weights' sample_alpha).
-        return {"loss": loss, "y_pred": outputs[0].detach(), **step.records}
+        # The step's record goes to the callbacks' on_batch_end (the leave-one-out
+        # recorder and the stopping rule read it), its per-sample records also by name.
+        return {
+            "loss": loss,
+            "y_pred": outputs[0].detach(),
+            "per_sample_step": step,
+            **step.records,
+        }
 
     def _step(self, batch, **fit_params) -> dict:
         spec = self.optimizer_spec
@@ -402,8 +427,3 @@ class TrainingEngine(NeuralNet):
             torch._foreach_add_(before, updates)
             torch._foreach_copy_(params, before)
         return step
-
-
-def _all_finite(tensors: list[torch.Tensor]) -> bool:
-    """Whether no entry of ``tensors`` is NaN or infinite (one host synchronisation)."""
-    return bool(torch.stack([t.isfinite().all() for t in tensors]).all())

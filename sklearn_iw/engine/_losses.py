@@ -58,12 +58,29 @@ class ClassificationLoss(nn.Module):
         problems sum the binary loss over the labels.
     task : {'binary', 'multiclass', 'multilabel'}
         The kind of target.
+
+    Attributes
+    ----------
+    counts_errors : bool
+        True: :meth:`correct` tells the misclassified samples (the leave-one-out bound
+        counts them).
+    regression : bool
+        False: the margins are those of classes, not residuals.
     """
+
+    counts_errors = True
+    regression = False
 
     def __init__(self, loss: str = "log_loss", task: str = "multiclass"):
         super().__init__()
         self.loss = loss
         self.task = task
+
+    @property
+    def has_margins(self) -> bool:
+        """Whether each sample has one margin (the leave-one-out estimate's): not for
+        multilabel targets, which have one per label."""
+        return self.task != "multilabel"
 
     @staticmethod
     def n_outputs(task: str, n_classes: int) -> int:
@@ -149,9 +166,21 @@ class RegressionLoss(nn.Module):
         ``SGDRegressor``).
     epsilon : float, default=0.1
         The threshold of 'huber' and 'epsilon_insensitive'.
+
+    Attributes
+    ----------
+    counts_errors : bool
+        False: a regression has no misclassified samples to count.
+    has_margins : bool
+        True: a sample's margin is minus its residual norm (the leave-one-out estimate's).
+    regression : bool
+        True.
     """
 
     task = "regression"
+    counts_errors = False
+    has_margins = True
+    regression = True
 
     def __init__(self, loss: str = "squared_error", epsilon: float = 0.1):
         super().__init__()

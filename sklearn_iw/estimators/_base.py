@@ -15,6 +15,7 @@ import threading
 import warnings
 from functools import partial
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -24,14 +25,15 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from skorch.callbacks import Callback, EarlyStopping, PrintLog
+from skorch.callbacks import Callback, PrintLog
 from torch import nn
 
 from ..engine._callbacks import ContinuingLRScheduler, ValidScore, _build_schedule
 from ..engine._data import Feed, TensorData, eval_forward, sample_keys, shared_tensor
 from ..engine._engine import TrainingEngine
+from ..engine._stopping import EpochStopping
 from ..engine._threads import compute_threads, forward_work
-from ..loo._attributes import record_attributes, settle_estimate
+from ..loo._attributes import LeaveOneOutRecord, record_fit
 from ..loo._recorder import Checkpoint, LeaveOneOutRecorder, ResumeFrom
 from ..loo._validity import nan_with_reason
 from ..optim._registry import (
@@ -43,7 +45,6 @@ from ..optim._registry import (
 from ..optim._schedules import Exponential, ScheduleSpec
 from ..optim._spec import OptimizerSpec
 from ..optim.iw._importance_weights import ImportanceWeights
-from ._layers import SeededDropout
 
 _DEVICES = ("auto", "cpu", "cuda")
 # Held while a fit seeds torch's global generator to initialise its module.
@@ -127,6 +128,33 @@ def _renewed(item: Callback | tuple[str, Callback]) -> Callback | tuple[str, Cal
     if isinstance(item, tuple):
         return item[0], _renewed(item[1])
     return type(item)(**item.get_params(deep=False))
+
+
+class FitPlan(NamedTuple):
+    """What one fit call trains on and with (:meth:`BaseIWEstimator._plan_fit`).
+
+    Attributes
+    ----------
+    feed : Feed
+        The tensors and how to feed them.
+    spec : OptimizerSpec
+        The optimizer.
+    device : torch.device
+        The training device.
+    dtype : torch.dtype
+        The floating-point dtype of the weights.
+    sample_shape : tuple of int
+        The shape of one input sample (features, or steps and features).
+    seed : int
+        The seed of this call (module initialisation, batch order, dropout masks).
+    """
+
+    feed: Feed
+    spec: OptimizerSpec
+    device: torch.device
+    dtype: torch.dtype
+    sample_shape: tuple
+    seed: int
 
 
 class BaseIWEstimator(BaseEstimator):
@@ -358,17 +386,93 @@ class BaseIWEstimator(BaseEstimator):
         warm = self.warm_start and hasattr(self, "net_")
         return self._fit(X, y, sample_weight, classes=None, incremental=warm, epochs=None)
 
-    def _fit_with_checkpoints(self, X, y, sample_weight) -> None:
-        """:meth:`fit`, keeping a checkpoint of the run at every epoch for replays
-        (:func:`~sklearn_iw.model_selection.leave_one_out`)."""
-        self._check_params()
-        self._fit(X, y, sample_weight, classes=None, incremental=False, checkpoints=True)
+    # ------------------------------------------- the leave-one-out protocol (loo/)
+    def fit_with_checkpoints(self, X, y, sample_weight=None):
+        """Fit as :meth:`fit` does, keeping a checkpoint of the run at the start of every
+        epoch for the replays of :func:`~sklearn_iw.model_selection.leave_one_out`.
 
-    def _resume_fit(self, X, y, sample_weight, checkpoint: Checkpoint, seed: int) -> None:
-        """Train from ``checkpoint`` (a state of a run on these data) to the end of
-        training, as a fresh fit seeded with ``seed`` would."""
+        Part of the leave-one-out protocol
+        (:class:`~sklearn_iw.loo.LeaveOneOutEstimator`).
+
+        Parameters
+        ----------
+        X : array-like
+            Training data.
+        y : array-like
+            Target labels or values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
         self._check_params()
-        self._fit(X, y, sample_weight, classes=None, incremental=False, resume=(checkpoint, seed))
+        return self._fit(X, y, sample_weight, classes=None, incremental=False, checkpoints=True)
+
+    def fit_from_checkpoint(self, X, y, sample_weight, checkpoint: Checkpoint):
+        """Train from ``checkpoint`` (a state of a run on these data) to the end of
+        training, as a fresh fit seeded as that run was would.
+
+        Part of the leave-one-out protocol
+        (:class:`~sklearn_iw.loo.LeaveOneOutEstimator`).
+
+        Parameters
+        ----------
+        X : array-like
+            Training data.
+        y : array-like
+            Target labels or values.
+        sample_weight : array-like of shape (n_samples,) or None
+            Per-sample weights.
+        checkpoint : Checkpoint
+            The state to start from, already without any left-out sample.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_params()
+        return self._fit(X, y, sample_weight, classes=None, incremental=False, resume=checkpoint)
+
+    def predictions_from_outputs(self, outputs: torch.Tensor) -> np.ndarray:
+        """What :meth:`predict` answers (labels or values) for module outputs.
+
+        Part of the leave-one-out protocol
+        (:class:`~sklearn_iw.loo.LeaveOneOutEstimator`).
+
+        Parameters
+        ----------
+        outputs : torch.Tensor of shape (n_samples, n_outputs)
+            Outputs of the fitted module (:meth:`module_outputs`).
+
+        Returns
+        -------
+        predictions : ndarray
+            Labels for classifiers, values for regressors.
+        """
+        return self._labels(self.net_.criterion_.predict(outputs).cpu().numpy())
+
+    def loo_obstacle(self) -> str | None:
+        """Which of this estimator's settings could let a sample that never acted on an
+        update change the run (so that the leave-one-out lemma does not hold), or None.
+
+        Part of the leave-one-out protocol
+        (:class:`~sklearn_iw.loo.LeaveOneOutEstimator`).
+
+        Returns
+        -------
+        reason : str or None
+            A clause that completes "... is NaN: ".
+        """
+        if self.early_stopping:
+            return "early_stopping holds out a validation split that depends on every sample"
+        schedule = self._resolve_schedule(self.net_.optimizer_spec)
+        if schedule.reads_training_loss:
+            return f"the '{schedule.name}' schedule reacts to the training loss of every sample"
+        return self._lemma_obstacle()
 
     def _fit(
         self,
@@ -380,8 +484,40 @@ class BaseIWEstimator(BaseEstimator):
         incremental: bool,
         epochs: int | None = None,
         checkpoints: bool = False,
-        resume: tuple[Checkpoint, int] | None = None,
+        resume: Checkpoint | None = None,
     ):
+        """Plan the fit (:meth:`_plan_fit`), build the engine unless training continues,
+        train, and set the fitted attributes."""
+        plan = self._plan_fit(X, y, sample_weight, classes, incremental, resume)
+        if not incremental:
+            self.net_ = self._build_engine(plan, checkpoints, resume)
+        n_epochs = self.max_iter if epochs is None else epochs
+        if resume is not None:
+            n_epochs -= resume.epoch
+        engine, feed = self.net_, plan.feed
+        n_before = len(engine.history)
+        # Minibatch products are too small to share among threads (see _threads.py).
+        with compute_threads(forward_work(engine.module_, (feed.batch_size, *plan.sample_shape))):
+            engine.partial_fit(feed, None, epochs=n_epochs)
+            self._record_history(n_before, len(feed.train))
+            self._set_fitted_weights()
+            if resume is None:  # a replay only serves its prediction of the left-out sample
+                self._set_loo_attributes(record_fit(self, feed.train, incremental))
+        if epochs is None and self._ran_out_of_epochs(n_before):
+            warnings.warn(
+                f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _plan_fit(
+        self, X, y, sample_weight, classes, incremental: bool, resume: Checkpoint | None
+    ) -> FitPlan:
+        """Validate and encode the data, seed the fit and prepare what the engine is fed:
+        the training (and validation) tensors, batch size, weight scale, L2 coefficient
+        and the generators of the batch order and dropout masks."""
         X, y = self._validate_training_data(X, y, reset=not incremental)
         y_enc = self._encode_targets(y, classes, first_call=not incremental)
         weight = self._sample_weights(X, y, y_enc, sample_weight)
@@ -393,7 +529,7 @@ class BaseIWEstimator(BaseEstimator):
         if not incremental:
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             # A replay runs on as the run it resumes, seeded as that run was.
-            self._seed = int(seed) if resume is None else resume[1]
+            self._seed = int(seed) if resume is None else resume.seed
             self.n_iter_ = 0
             self.t_ = 0
             self.loss_curve_ = []
@@ -435,29 +571,9 @@ class BaseIWEstimator(BaseEstimator):
                 stand_in,
             )
 
-        n_epochs = self.max_iter if epochs is None else epochs
-        if resume is not None:
-            n_epochs -= resume[0].epoch
-
         seed = self._seed + self.n_iter_
-        if not incremental:
-            # The initialisation draws from torch's global generator: seed it for this fit
-            # alone, with other threads' fits kept out meanwhile.
-            devices = [device.index or 0] if device.type == "cuda" else []
-            with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
-                torch.manual_seed(seed)
-                module = self._build_module(X.shape[-1], self._n_outputs())
-            self.net_ = self._make_engine(
-                module, spec, device, dtype, checkpoints, resume and resume[0]
-            )
-            self.net_.initialize()
-        engine = self.net_
         # Batch order and dropout masks come from generators of this fit, so fits running
         # in threads at the same time are independent and reproducible.
-        dropout_generator = torch.Generator(device).manual_seed(seed + 1)
-        for layer in engine.module_.modules():
-            if isinstance(layer, SeededDropout):
-                layer.generator = dropout_generator
         feed = Feed(
             tensors(train_idx, keyed=spec.keyed_batches),
             tensors(valid_idx) if valid_idx is not None else None,
@@ -465,25 +581,23 @@ class BaseIWEstimator(BaseEstimator):
             weight_scale=weight_scale,
             l2_coef=l2_coef,
             generator=torch.Generator().manual_seed(seed),
+            dropout_generator=torch.Generator(device).manual_seed(seed + 1),
         )
-        if spec.per_sample:
-            engine.optimizer_.prepare_samples(len(train_idx), device, dtype)
-        n_before = len(engine.history)
-        # Minibatch products are too small to share among threads (see _threads.py).
-        with compute_threads(forward_work(engine.module_, (feed.batch_size, *X.shape[1:]))):
-            engine.partial_fit(feed, None, epochs=n_epochs)
-            self._record_history(n_before, len(train_idx))
-            self._set_fitted_weights()
-            if resume is None:  # a replay only serves its prediction of the left-out sample
-                record_attributes(self, feed.train, incremental)
-        if epochs is None and self._ran_out_of_epochs(n_before):
-            warnings.warn(
-                f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        return self
+        return FitPlan(feed, spec, device, dtype, X.shape[1:], seed)
+
+    def _build_engine(
+        self, plan: FitPlan, checkpoints: bool, resume: Checkpoint | None
+    ) -> TrainingEngine:
+        """Build the module (seeded) and the engine of a new fit, initialised."""
+        # The initialisation draws from torch's global generator: seed it for this fit
+        # alone, with other threads' fits kept out meanwhile.
+        device = plan.device
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
+            torch.manual_seed(plan.seed)
+            module = self._build_module(plan.sample_shape[-1], self._n_outputs())
+        engine = self._make_engine(module, plan.spec, device, plan.dtype, checkpoints, resume)
+        return engine.initialize()
 
     def _split(self, y_enc):
         """Indices of the training and validation samples."""
@@ -525,23 +639,22 @@ class BaseIWEstimator(BaseEstimator):
                     event_name="event_lr",
                 ),
             ),
-            ("loo", LeaveOneOutRecorder(self.n_iter_no_change, self.tol, checkpoints=checkpoints)),
-            # The user's callbacks see the epoch's records. They and the recorder come
-            # before "stopping": EarlyStopping ends training by raising in on_epoch_end,
-            # which skips the callbacks after it.
-            *map(_renewed, self.callbacks or []),
             (
                 "stopping",
-                EarlyStopping(
+                EpochStopping(
                     monitor=monitor,
                     patience=self.n_iter_no_change,
-                    threshold=self.tol,
-                    threshold_mode="abs",
+                    tol=self.tol,
                     lower_is_better=not self.early_stopping,
                     load_best=self.early_stopping,
+                    runs_without_each_sample=spec.records_activity and not self.early_stopping,
                     sink=sink,
                 ),
             ),
+            # After the stopping rule, which it reads; the engine ends training once every
+            # callback, the user's included, has seen the epoch.
+            ("loo", LeaveOneOutRecorder(checkpoints=checkpoints)),
+            *map(_renewed, self.callbacks or []),
         ]
         if resume is not None:  # last: after the others have set themselves up
             callbacks.append(("resume", ResumeFrom(resume)))
@@ -601,6 +714,16 @@ class BaseIWEstimator(BaseEstimator):
         curve = getattr(self, "loo_bound_curve_", None) or [math.nan]
         return nan_with_reason(self, "bound", curve[-1])
 
+    def _set_loo_attributes(self, record: LeaveOneOutRecord) -> None:
+        """Keep the leave-one-out record of the last fit and set the attributes it gives."""
+        self._loo_record = record
+        self.loo_reason_ = record.reasons  # the same dict: settling the estimate updates it
+        if record.activation_epoch is not None:
+            self.importance_weights_ = record.importance_weights
+            self.activation_epoch_ = record.activation_epoch
+            self.support_ = record.support
+            self.loo_bound_curve_ = record.bound_curve
+
     @property
     def loo_estimate_(self) -> float:
         """Estimate (not a bound) of the leave-one-out error of importance weights: the
@@ -608,30 +731,33 @@ class BaseIWEstimator(BaseEstimator):
         warning, where it is not available; ``loo_reason_`` says why)."""
         check_is_fitted(self)
         self._settle_estimate()
-        return nan_with_reason(self, "estimate", getattr(self, "_loo_estimate", math.nan))
+        return nan_with_reason(self, "estimate", self._loo_record.estimate)
 
     @property
     def loo_influence_(self) -> np.ndarray:
         """Estimated drop of each training sample's margin when it is left out (for
         regressors the growth of its residual's norm), behind ``loo_estimate_`` (computed
         with it, when first asked for)."""
-        check_is_fitted(self)
-        self._settle_estimate()
-        return self._loo_influence
+        return self._loo_record_part("influence")
 
-    def _loo_outputs_as(self, view) -> np.ndarray:
-        """``view`` of the estimated leave-one-out outputs, or of NaN outputs with the
-        estimate's warning."""
+    def _loo_record_part(self, name: str):
+        """The settled leave-one-out record's ``name``; AttributeError without
+        importance weights."""
         check_is_fitted(self)
-        if not hasattr(self, "_loo_influence"):
+        if self._loo_record.influence is None:
             raise AttributeError(
                 "leave-one-out outputs are estimated for optimizer='importance_weights' only."
             )
         self._settle_estimate()
-        outputs = self._loo_outputs
+        return getattr(self._loo_record, name)
+
+    def _loo_outputs_as(self, view) -> np.ndarray:
+        """``view`` of the estimated leave-one-out outputs, or of NaN outputs with the
+        estimate's warning."""
+        outputs = self._loo_record_part("outputs")
         if outputs is None or self.loo_reason_["estimate"] is not None:
             nan_with_reason(self, "estimate", math.nan)
-            outputs = np.full((len(self._loo_influence), self._n_outputs()), math.nan)
+            outputs = np.full((len(self._loo_record.influence), self._n_outputs()), math.nan)
         # Kept as numpy: a pickle of a model fitted on a GPU loads on a CPU-only machine.
         return view(torch.from_numpy(outputs)).numpy()
 
@@ -641,12 +767,14 @@ class BaseIWEstimator(BaseEstimator):
         return self._labels(self._loo_outputs_as(self.net_.criterion_.predict))
 
     def _settle_estimate(self) -> None:
-        """:func:`settle_estimate` on one torch and one BLAS thread, as a fit's steps: its
-        Gram matrix and factorisation of the active samples took 0.53 s there, 0.80 s at the
-        default threads and 0.85 s with torch's two threads alone (1787 digits samples,
-        MLP(64), on the shared 2-core box)."""
-        with compute_threads(0.0):
-            settle_estimate(self)
+        """Settle the leave-one-out record's estimate on one torch and one BLAS thread, as
+        a fit's steps: its Gram matrix and factorisation of the active samples took 0.53 s
+        there, 0.80 s at the default threads and 0.85 s with torch's two threads alone
+        (1787 digits samples, MLP(64), on the shared 2-core box)."""
+        record = getattr(self, "_loo_record", None)
+        if record is not None:
+            with compute_threads(0.0):
+                record.settle()
 
     def __getstate__(self) -> dict:
         """scikit-learn's state, with a pending leave-one-out estimate computed first (it
@@ -656,9 +784,7 @@ class BaseIWEstimator(BaseEstimator):
 
     def _ran_out_of_epochs(self, n_before: int) -> bool:
         stopper = dict(self.net_.callbacks_)["stopping"]
-        return len(self.net_.history) - n_before >= self.max_iter and (
-            stopper.misses_ < stopper.patience
-        )
+        return len(self.net_.history) - n_before >= self.max_iter and not stopper.stopped_
 
     # ----------------------------------------------------------------- prediction
     def _validate_training_data(self, X, y, reset: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -677,9 +803,25 @@ class BaseIWEstimator(BaseEstimator):
         """Validate the input of a prediction method like the training data."""
         return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
 
-    def _forward(self, X, module: nn.Module | None = None) -> torch.Tensor:
+    def module_outputs(self, X, module: nn.Module | None = None) -> torch.Tensor:
         """Outputs of the fitted module (or of ``module``, a copy with other weights) at
-        validated ``X``."""
+        ``X``, validated as the prediction methods validate it.
+
+        Part of the leave-one-out protocol
+        (:class:`~sklearn_iw.loo.LeaveOneOutEstimator`).
+
+        Parameters
+        ----------
+        X : array-like
+            Input data.
+        module : torch.nn.Module or None, default=None
+            A module of the fitted architecture with other weights.
+
+        Returns
+        -------
+        outputs : torch.Tensor of shape (n_samples, n_outputs)
+            On the module's device.
+        """
         check_is_fitted(self)
         module = self.net_.module_ if module is None else module
         X = self._validate_input(X)

@@ -189,6 +189,23 @@ class BaseIWClassifier(ClassifierMixin, BaseIWEstimator):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._fit(X, y, sample_weight, classes=classes, incremental=not first, epochs=1)
 
+    def loo_obstacle(self) -> str | None:
+        """Which of this estimator's settings could let a sample that never acted on an
+        update change the run, or None: besides the common ones, a class weight computed
+        from the class counts.
+
+        Part of the leave-one-out protocol
+        (:class:`~sklearn_iw.loo.LeaveOneOutEstimator`).
+
+        Returns
+        -------
+        reason : str or None
+            A clause that completes "... is NaN: ".
+        """
+        if not self.early_stopping and isinstance(self.class_weight, str):
+            return "class_weight='balanced' depends on the class counts of every sample"
+        return super().loo_obstacle()
+
     # ----------------------------------------------------------------- prediction
     def _labels(self, encoded: np.ndarray) -> np.ndarray:
         """Labels of encoded predictions (class indices, or a 0/1 matrix for multilabel)."""
@@ -207,10 +224,23 @@ class BaseIWClassifier(ClassifierMixin, BaseIWEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             One score per sample for binary problems, one per class otherwise.
         """
-        return self._decision(self._forward(X))
+        return self.decision_from_outputs(self.module_outputs(X))
 
-    def _decision(self, output: torch.Tensor) -> np.ndarray:
-        """Decision values of module outputs."""
+    def decision_from_outputs(self, output: torch.Tensor) -> np.ndarray:
+        """What :meth:`decision_function` answers for module outputs.
+
+        Part of the leave-one-out protocol
+        (:class:`~sklearn_iw.loo.LeaveOneOutEstimator`).
+
+        Parameters
+        ----------
+        output : torch.Tensor of shape (n_samples, n_outputs)
+            Outputs of the fitted module.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
         return self.net_.criterion_.decision(output).cpu().numpy()
 
     @property
@@ -236,9 +266,24 @@ class BaseIWClassifier(ClassifierMixin, BaseIWEstimator):
         return self._loo_outputs_as(self.net_.criterion_.proba)
 
     @staticmethod
-    def _error(predictions: np.ndarray, y: np.ndarray) -> float:
+    def prediction_error(predictions: np.ndarray, y: np.ndarray) -> float:
         """Error rate of ``predictions`` (a multilabel sample is wrong unless every label is
-        right): the leave-one-out error of classifiers."""
+        right): the leave-one-out error of classifiers.
+
+        Part of the leave-one-out protocol
+        (:class:`~sklearn_iw.loo.LeaveOneOutEstimator`).
+
+        Parameters
+        ----------
+        predictions : ndarray
+            Predicted labels.
+        y : ndarray
+            True labels.
+
+        Returns
+        -------
+        error : float
+        """
         wrong = predictions != y
         return float(np.mean(wrong.any(axis=1) if wrong.ndim > 1 else wrong))
 
@@ -255,7 +300,7 @@ class BaseIWClassifier(ClassifierMixin, BaseIWEstimator):
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Predicted labels (an indicator matrix for multilabel problems).
         """
-        output = self._forward(X)
+        output = self.module_outputs(X)
         return self._labels(self.net_.criterion_.predict(output).cpu().numpy())
 
     def _has_proba(self) -> bool:
@@ -275,7 +320,7 @@ class BaseIWClassifier(ClassifierMixin, BaseIWEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class (of each label for multilabel problems).
         """
-        output = self._forward(X)
+        output = self.module_outputs(X)
         return self.net_.criterion_.proba(output).cpu().numpy()
 
     @available_if(_has_proba)

@@ -165,7 +165,8 @@ def parameters_doc(
         "included, as for ``optimizer``."
     )
     schedule_text += (
-        " 'auto' (the default) is the optimizer's own: 'plateau' for 'sgd' and 'gd' (a "
+        f" 'auto' (the default) is the optimizer's own: {OPTIMIZERS['sgd'].default_schedule!r} "
+        "for 'sgd' and 'gd' (a "
         "fixed step suits one scale of the features; halving it when the loss stops "
         "falling rescues a step too large for unscaled data), 'constant' for the others, "
         "except importance weights in the linear models: 'inverse_time' (their convex loss "

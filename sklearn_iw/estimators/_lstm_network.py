@@ -9,8 +9,8 @@ import warnings
 import torch
 from torch import nn
 
+from ..engine._dropout import SeededDropout
 from ..optim.iw._gram import linear_call_recorder
-from ._layers import SeededDropout
 
 READOUTS = ("last", "mean", "max")
 

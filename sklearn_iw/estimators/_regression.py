@@ -136,7 +136,7 @@ class BaseIWRegressor(RegressorMixin, BaseIWEstimator):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predicted values, of the shape of the training targets.
         """
-        return self._labels(self._forward(X).cpu().numpy())
+        return self._labels(self.module_outputs(X).cpu().numpy())
 
     @property
     def loo_predict_(self) -> np.ndarray:
@@ -151,13 +151,41 @@ class BaseIWRegressor(RegressorMixin, BaseIWEstimator):
         """Predictions of the training targets' shape from (n, n_outputs) outputs."""
         return encoded[:, 0] if self._y_ndim == 1 else encoded
 
-    def _decision(self, output: torch.Tensor) -> np.ndarray:
-        """Decision values of module outputs: the predicted values."""
+    def decision_from_outputs(self, output: torch.Tensor) -> np.ndarray:
+        """Decision values of module outputs: the predicted values.
+
+        Part of the leave-one-out protocol
+        (:class:`~sklearn_iw.loo.LeaveOneOutEstimator`).
+
+        Parameters
+        ----------
+        output : torch.Tensor of shape (n_samples, n_outputs)
+            Outputs of the fitted module.
+
+        Returns
+        -------
+        values : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        """
         return self._labels(output.cpu().numpy())
 
     @staticmethod
-    def _error(predictions: np.ndarray, y: np.ndarray) -> float:
-        """Mean squared error of ``predictions`` (the leave-one-out error of regressors)."""
+    def prediction_error(predictions: np.ndarray, y: np.ndarray) -> float:
+        """Mean squared error of ``predictions`` (the leave-one-out error of regressors).
+
+        Part of the leave-one-out protocol
+        (:class:`~sklearn_iw.loo.LeaveOneOutEstimator`).
+
+        Parameters
+        ----------
+        predictions : ndarray
+            Predicted values.
+        y : ndarray
+            True values.
+
+        Returns
+        -------
+        error : float
+        """
         return float(np.mean((np.asarray(y, dtype=np.float64) - predictions) ** 2))
 
     def __sklearn_tags__(self):

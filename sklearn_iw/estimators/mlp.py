@@ -7,12 +7,12 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from torch import nn
 
+from ..engine._dropout import SeededDropout
 from ._classification import CLASSIFIER_ATTRIBUTES_DOC, CLASSIFIER_DOC_PARTS, BaseIWClassifier
 from ._docs import parameters_doc
 from ._layers import (
     ACTIVATIONS,
     INITS,
-    SeededDropout,
     activation_inputs,
     init_linear,
     make_activation,

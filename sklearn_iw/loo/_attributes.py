@@ -1,41 +1,111 @@
-"""The fitted leave-one-out attributes: the support, the bound's curve, the estimate.
+"""The leave-one-out record of a fit: reasons, support, the bound's curve, the estimate.
 
-The estimate ``loo_estimate_`` (approximate, cheap) is a span self-influence summed over
-the steps where each sample was active and a jackknife at the end of training
-(:mod:`._influence`); never-active samples are exact. It is computed when first asked for.
+:func:`record_fit` reads the run's records after a fit and returns a
+:class:`LeaveOneOutRecord`, from which the estimator sets its fitted attributes. The
+estimate ``loo_estimate_`` (approximate, cheap) is a span self-influence summed over the
+steps where each sample was active and a jackknife at the end of training
+(:mod:`._influence`); never-active samples are exact. It is computed when first asked
+for (:meth:`LeaveOneOutRecord.settle`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ..engine._data import TensorData
-from ._influence import (
-    estimate_obstacle,
-    loo_margins,
-)
-from ._validity import (
-    BOUND_TASKS,
-    LINALG_ERRORS,
-    MAX_ACTIVE_FOR_ESTIMATE,
-    NOT_CLASSIFICATION,
-    NUMERICAL_ERRORS,
-    failure_reason,
-    is_numerical,
-    lemma_obstacle,
-)
+from ..utils._numerics import LINALG_ERRORS, NUMERICAL_ERRORS, failure_reason, is_numerical
+from ._influence import estimate_obstacle, loo_margins
+from ._validity import MAX_ACTIVE_FOR_ESTIMATE, NOT_CLASSIFICATION, lemma_obstacle
 
 
-# ------------------------------------------------------------------------ attributes
-def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
-    """Set the leave-one-out attributes of ``estimator`` after a fit.
+@dataclass
+class LeaveOneOutRecord:
+    """What leave-one-out knows about one fit.
 
-    Sets ``loo_reason_`` always; with importance weights also ``importance_weights_``,
-    ``support_``, ``activation_epoch_`` and ``loo_bound_curve_``; the values behind
-    ``loo_influence_`` and ``loo_estimate_`` wait for :func:`settle_estimate`.
+    Attributes
+    ----------
+    reasons : dict of str to str or None
+        Why each quantity ('bound', 'estimate', 'replay') is not available, or None.
+    importance_weights : ndarray or None
+        (n,) each sample's last importance weight (None without importance weights).
+    activation_epoch : ndarray or None
+        (n,) the epoch of each sample's first activation, -1 if never.
+    support : ndarray or None
+        The indices of the samples ever active.
+    bound_curve : list of float or None
+        The bound after every epoch (empty for regressors).
+    influence : ndarray or None
+        (n,) each sample's estimated margin drop when left out (zeros until settled,
+        NaN where the estimate failed).
+    estimate : float
+        The estimated leave-one-out error (NaN until settled or where it failed).
+    outputs : ndarray or None
+        (n, n_outputs) the estimated leave-one-out outputs, once settled.
+    """
+
+    reasons: dict
+    importance_weights: np.ndarray | None = None
+    activation_epoch: np.ndarray | None = None
+    support: np.ndarray | None = None
+    bound_curve: list | None = None
+    influence: np.ndarray | None = None
+    estimate: float = math.nan
+    outputs: np.ndarray | None = None
+    # The estimate's inputs until it is computed (they hold the training tensors).
+    pending: tuple | None = field(default=None, repr=False)
+
+    def settle(self) -> None:
+        """Compute the estimate, the influences and the estimated leave-one-out outputs
+        if still pending.
+
+        Where the computation raises a numerical error (:data:`NUMERICAL_ERRORS`: the
+        factorisation of an ill-conditioned jackknife matrix under extreme class
+        weights, ...) or gives NaN margins, both are NaN and ``reasons['estimate']`` says
+        what failed.
+        """
+        if self.pending is None:
+            return
+        (inputs, regression, stand_in), self.pending = self.pending, None
+        try:
+            estimate = loo_margins(*inputs, regression=regression)
+            # The segments' weights served the estimate only: a pickle need not carry them.
+            inputs[-1].segments.clear()
+            reason = estimate.reason
+            # A NaN margin would count as no error: an optimistic number, never given.
+            if reason is None and bool(torch.isnan(estimate.margins).any()):
+                reason = "some estimated leave-one-out margins are NaN"
+        except NUMERICAL_ERRORS as exc:
+            if not is_numerical(exc):
+                raise
+            what = "factorisation" if isinstance(exc, LINALG_ERRORS) else "computation"
+            reason = failure_reason(f"the estimate's {what}", exc)
+        if reason is not None:
+            self.reasons["estimate"] = reason
+            self.influence = np.full(len(self.influence), math.nan)
+            self.estimate = math.nan
+            return
+        # A sample with copies is left out as its stand-in (the estimate of that run).
+        loo = estimate.margins[stand_in]
+        outputs = estimate.outputs[stand_in]
+        self.influence = (estimate.final - loo).cpu().numpy()
+        if regression:  # the mean squared error, as leave_one_out's error of regressors
+            target = inputs[3]
+            self.estimate = float((outputs - target).double().square().mean())
+        else:
+            self.estimate = float((loo < 0).double().mean())
+        self.outputs = outputs.cpu().numpy()
+
+
+def record_fit(estimator, train: TensorData, incremental: bool) -> LeaveOneOutRecord:
+    """The leave-one-out record of ``estimator``'s fit, read from the run's records.
+
+    The reasons always; with importance weights also the weights, activation epochs,
+    support and the bound's curve; the estimate waits for
+    :meth:`LeaveOneOutRecord.settle`.
 
     Parameters
     ----------
@@ -45,97 +115,50 @@ def record_attributes(estimator, train: TensorData, incremental: bool) -> None:
         The training samples.
     incremental : bool
         Whether the fit continued an earlier one.
+
+    Returns
+    -------
+    record : LeaveOneOutRecord
     """
     net = estimator.net_
-    estimator.__dict__.pop("_loo_pending", None)
     obstacle = lemma_obstacle(estimator, incremental, len(train))
-    estimator.loo_reason_ = {"bound": obstacle, "estimate": obstacle, "replay": obstacle}
-    if not net.optimizer_spec.per_sample:
-        return
+    record = LeaveOneOutRecord({"bound": obstacle, "estimate": obstacle, "replay": obstacle})
+    if not net.optimizer_spec.records_activity:
+        return record
     recorder = dict(net.callbacks_)["loo"]
-    estimator.importance_weights_ = net.optimizer_.importance_weights.cpu().numpy().copy()
-    estimator.activation_epoch_ = recorder.activation_epoch_.cpu().numpy().copy()
-    estimator.support_ = np.flatnonzero(estimator.activation_epoch_ >= 0)
-    estimator._loo_influence = np.zeros(len(train))
-    estimator._loo_estimate = math.nan
-    estimator._loo_outputs = None
-    if net.criterion_.task in BOUND_TASKS:
-        estimator.loo_bound_curve_ = [float(row["loo_bound"]) for row in net.history]
+    record.importance_weights = net.optimizer_.importance_weights.cpu().numpy().copy()
+    record.activation_epoch = recorder.activation_epoch_.cpu().numpy().copy()
+    record.support = np.flatnonzero(record.activation_epoch >= 0)
+    record.influence = np.zeros(len(train))
+    if net.criterion_.counts_errors:
+        record.bound_curve = [float(row["loo_bound"]) for row in net.history]
     else:
-        estimator.loo_bound_curve_ = []
-        estimator.loo_reason_["bound"] = NOT_CLASSIFICATION
+        record.bound_curve = []
+        record.reasons["bound"] = NOT_CLASSIFICATION
     if obstacle is not None:
-        return
-    for quantity, reason in recorder.failures_.items():
-        estimator.loo_reason_[quantity] = reason
-    if estimator.loo_reason_["estimate"] is not None:
-        return
-    n_active = len(estimator.support_)
+        return record
+    record.reasons.update(recorder.failures_)
+    if record.reasons["estimate"] is not None:
+        return record
+    n_active = len(record.support)
     if n_active > MAX_ACTIVE_FOR_ESTIMATE:
-        estimator.loo_reason_["estimate"] = (
+        record.reasons["estimate"] = (
             f"{n_active} samples were active, more than the {MAX_ACTIVE_FOR_ESTIMATE} whose "
             "jackknife matrix the estimate factors (full batches or smaller margins p keep "
             "fewer samples active)"
         )
-        return
+        return record
     net.module_.eval()
     inputs = (net.module_, net.criterion_, train.X, train.y, recorder.influence_)
-    regression = net.criterion_.task == "regression"
+    regression = net.criterion_.regression
     try:
-        estimator.loo_reason_["estimate"] = estimate_obstacle(*inputs, regression=regression)
+        record.reasons["estimate"] = estimate_obstacle(*inputs, regression=regression)
     except NUMERICAL_ERRORS as exc:
         if not is_numerical(exc):
             raise
-        estimator.loo_reason_["estimate"] = failure_reason("the estimate's checks", exc)
-    if estimator.loo_reason_["estimate"] is None:
-        # Computed when first asked for (settle_estimate): its Gram matrix and
-        # factorisation of the active samples can cost more than the training itself.
-        estimator._loo_pending = (inputs, regression, recorder.stand_in_)
-
-
-def settle_estimate(estimator) -> None:
-    """Compute ``loo_estimate_``, ``loo_influence_`` and the estimated leave-one-out
-    outputs of the last fit if still pending.
-
-    Where the computation raises a numerical error (:data:`NUMERICAL_ERRORS`: the
-    factorisation of an ill-conditioned jackknife matrix under extreme class weights,
-    ...) or gives NaN margins, both are NaN and ``loo_reason_['estimate']`` says what
-    failed.
-
-    Parameters
-    ----------
-    estimator : BaseIWEstimator
-        A fitted estimator.
-    """
-    pending = estimator.__dict__.pop("_loo_pending", None)
-    if pending is None:
-        return
-    inputs, regression, stand_in = pending
-    try:
-        estimate = loo_margins(*inputs, regression=regression)
-        # The segments' weights served the estimate only: a pickle need not carry them.
-        inputs[-1].segments.clear()
-        reason = estimate.reason
-        # A NaN margin would count as no error: an optimistic number, never given.
-        if reason is None and bool(torch.isnan(estimate.margins).any()):
-            reason = "some estimated leave-one-out margins are NaN"
-    except NUMERICAL_ERRORS as exc:
-        if not is_numerical(exc):
-            raise
-        what = "factorisation" if isinstance(exc, LINALG_ERRORS) else "computation"
-        reason = failure_reason(f"the estimate's {what}", exc)
-    if reason is not None:
-        estimator.loo_reason_["estimate"] = reason
-        estimator._loo_influence = np.full(len(estimator._loo_influence), math.nan)
-        estimator._loo_estimate = math.nan
-        return
-    # A sample with copies is left out as its stand-in (the estimate of that run).
-    loo = estimate.margins[stand_in]
-    outputs = estimate.outputs[stand_in]
-    estimator._loo_influence = (estimate.final - loo).cpu().numpy()
-    if regression:  # the mean squared error, as leave_one_out's error of regressors
-        target = inputs[3]
-        estimator._loo_estimate = float((outputs - target).double().square().mean())
-    else:
-        estimator._loo_estimate = float((loo < 0).double().mean())
-    estimator._loo_outputs = outputs.cpu().numpy()
+        record.reasons["estimate"] = failure_reason("the estimate's checks", exc)
+    if record.reasons["estimate"] is None:
+        # Computed when first asked for (settle): its Gram matrix and factorisation of
+        # the active samples can cost more than the training itself.
+        record.pending = (inputs, regression, recorder.stand_in_)
+    return record

@@ -17,20 +17,14 @@ from skorch.callbacks import Callback
 from skorch.history import History
 
 from ..engine._data import TensorData, eval_forward
+from ..utils._numerics import NUMERICAL_ERRORS, failure_reason, is_numerical
 from ._influence import (
     InfluenceAccumulator,
     loss_gradient_scale,
     margins,
     span_self_influence,
 )
-from ._validity import (
-    BOUND_TASKS,
-    MARGIN_TASKS,
-    MAX_ACTIVE_FOR_ESTIMATE,
-    NUMERICAL_ERRORS,
-    failure_reason,
-    is_numerical,
-)
+from ._validity import MAX_ACTIVE_FOR_ESTIMATE
 
 
 @dataclass
@@ -53,9 +47,12 @@ class Checkpoint:
         State of the CPU generator of the batch order.
     history : list of dict
         The history rows of the epochs before.
-    stopping : dict of str to torch.Tensor
-        The stopping rule of every run without one sample (``best``, ``misses``,
-        ``stopped_at``: entry k is the run without sample k, the last entry the full run).
+    seed : int
+        The seed of the run (of its batches, dropout masks and validation split).
+    stopping : dict
+        The stopping rule's state (:meth:`~sklearn_iw.engine._stopping.EpochStopping.state_dict`):
+        ``rule``, entry k the run without sample k and the last entry the full run, and
+        ``sample_losses``, each sample's loss at its last visit.
     """
 
     epoch: int
@@ -65,14 +62,17 @@ class Checkpoint:
     scheduler: dict | None
     generator: torch.Tensor | None
     history: list
+    seed: int
     stopping: dict
 
     def without(self, k: int) -> Checkpoint:
         """This state as the run without sample ``k`` has it (which equals the full run's
         in all but k's memory and the stopping rule, while k was never active)."""
-        stopping = {
-            name: torch.cat([_drop(t[:-1], k), t[k : k + 1]]) for name, t in self.stopping.items()
+        rule = {
+            name: torch.cat([_drop(t[:-1], k), t[k : k + 1]])
+            for name, t in self.stopping["rule"].items()
         }
+        stopping = {"rule": rule, "sample_losses": _drop(self.stopping["sample_losses"], k)}
         memory = {name: _drop(t, k) for name, t in self.sample_memory.items()}
         return replace(self, sample_memory=memory, stopping=stopping)
 
@@ -94,8 +94,8 @@ def _scheduler_of(net):
     return getattr(dict(net.callbacks_).get("lr_schedule"), "lr_scheduler_", None)
 
 
-def _capture(net, stopping: dict) -> Checkpoint:
-    """The state of ``net`` now (deep copies), with the replayed stopping rule."""
+def _capture(net) -> Checkpoint:
+    """The state of ``net`` now (deep copies)."""
     scheduler = _scheduler_of(net)
     return Checkpoint(
         epoch=len(net.history),
@@ -106,31 +106,28 @@ def _capture(net, stopping: dict) -> Checkpoint:
         generator=net.feed_.generator.get_state() if net.feed_.generator is not None else None,
         # Rows of finished epochs are not changed again: shared, copied on resume.
         history=list(net.history),
-        stopping={k: v.clone() for k, v in stopping.items()},
+        seed=net.batch_seed,
+        stopping=dict(net.callbacks_)["stopping"].state_dict(),
     )
 
 
 class LeaveOneOutRecorder(Callback):
     """Record what the leave-one-out quantities of an importance-weights run need.
 
-    Per sample: the epoch of its first activation (``alpha > 0``), the stopping rule of
-    the run without it (from the optimizer's record of its last loss), and the sums of
-    its influence over the steps where it was active (:class:`InfluenceAccumulator`).
+    Per sample: the epoch of its first activation (``alpha > 0``) and the sums of its
+    influence over the steps where it was active (:class:`InfluenceAccumulator`), from
+    each step's record (:class:`~sklearn_iw.solvers.PerSampleStep`).
     Per epoch: the bound
     ``loo_bound = |A ∪ W ∪ U| / n`` (``A`` the samples active so far, ``W`` those the
     current model misclassifies, ``U`` those whose removal moves the epoch at which
     training stops) in the history, and, when asked, a :class:`Checkpoint` for replays.
 
-    The stopping rule (skorch's ``EarlyStopping`` on ``train_loss``, absolute threshold
-    ``tol``, ``patience`` epochs) is replayed for every run without one sample ``k``:
-    while ``k`` was never active that run's epoch loss is ``(S - w_k E_k) / (W - w_k)``.
+    The stopping rule (:class:`~sklearn_iw.engine._stopping.EpochStopping`) follows
+    every run without one sample ``k`` too: the bound counts the samples whose run stops
+    at another epoch than the full run.
 
     Parameters
     ----------
-    patience : int
-        Epochs without improvement before training stops.
-    tol : float
-        Improvement that resets the patience counter.
     checkpoints : bool, default=False
         Keep a :class:`Checkpoint` at the start of every epoch and after the last one.
 
@@ -139,10 +136,6 @@ class LeaveOneOutRecorder(Callback):
     activation_epoch_ : torch.Tensor
         (n,) epoch of each sample's first activation, -1 if never (kept across continued
         fits while the number of samples stays).
-    stopping_ : dict of str to torch.Tensor
-        The replayed stopping rule: ``best`` (threshold), ``misses`` and ``stopped_at``
-        (epoch, -1 while running), entry k for the run without sample k, last entry the
-        full run.
     checkpoints_ : dict of int to Checkpoint
         By epoch, with ``checkpoints=True``.
     failures_ : dict of str to str
@@ -164,9 +157,7 @@ class LeaveOneOutRecorder(Callback):
         self-influence, factor, outputs, targets).
     """
 
-    def __init__(self, patience: int, tol: float, checkpoints: bool = False):
-        self.patience = patience
-        self.tol = tol
+    def __init__(self, checkpoints: bool = False):
         self.checkpoints = checkpoints
 
     def on_train_begin(self, net, X=None, **kwargs):
@@ -175,42 +166,38 @@ class LeaveOneOutRecorder(Callback):
         device = train.y.device
         if len(getattr(self, "activation_epoch_", ())) != n:
             self.activation_epoch_ = torch.full((n,), -1, dtype=torch.long, device=device)
-        self.stopping_ = {
-            "best": torch.full((n + 1,), float("inf"), dtype=torch.float64, device=device),
-            "misses": torch.zeros(n + 1, dtype=torch.long, device=device),
-            "stopped_at": torch.full((n + 1,), -1, dtype=torch.long, device=device),
-        }
         self.checkpoints_ = {}
         self.failures_ = {}
         self.influence_ = InfluenceAccumulator(n, train.weight.dtype, device)
         self.steps_ = []
         self.stand_in_ = _stand_in(train)
         self._count_active()
-        # Other optimizers have no per-sample steps: nothing to record.
-        self.recording_ = net.optimizer_spec.per_sample
+        # Other optimizers record no per-sample activity: nothing to record.
+        self.recording_ = net.optimizer_spec.records_activity
         self.first_epoch_ = len(net.history)
 
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history) - 1 - self.first_epoch_  # skorch opened its row
-        has_margins = net.criterion_.task in MARGIN_TASKS
+        has_margins = net.criterion_.has_margins
         if self.recording_ and has_margins and epoch & (epoch - 1) == 0:
             # Segments of epochs 0, 1, 2, 4, 8, ...: the weights of each segment's start
             # turn its pull to the final gradient directions (the estimate).
             self.influence_.start_segment(p for p in net.module_.parameters() if p.requires_grad)
         if self.checkpoints and self.recording_:
             # skorch has opened this epoch's history row: the state is the previous end's.
-            state = _capture(net, self.stopping_)
+            state = _capture(net)
             state.history = state.history[:-1]
             state.epoch -= 1
             self.checkpoints_[state.epoch] = state
 
     def on_batch_end(
-        self, net, batch=None, training=False, y_pred=None, sample_alpha=None, **kwargs
+        self, net, batch=None, training=False, y_pred=None, per_sample_step=None, **kwargs
     ):
-        if not training or sample_alpha is None:
+        if not training or not self.recording_ or per_sample_step is None:
             return
         target, _, index = batch[1]
-        step = net.optimizer_.last_step
+        step = per_sample_step
+        sample_alpha = step.activity
         span = None
         if self._estimate_in_reach(net):
             try:
@@ -241,7 +228,7 @@ class LeaveOneOutRecorder(Callback):
             try:
                 lr = torch.cat([torch.full_like(a, r) for a, r in zip(alphas, lr, strict=True)])
                 output, target = torch.cat(output), torch.cat(target)
-                regression = net.criterion_.task == "regression"
+                regression = net.criterion_.regression
                 _, margin_per_loss = margins(output, target, net.criterion_, regression)
                 gradient_norm, curvature = loss_gradient_scale(output, target, net.criterion_)
                 self.influence_.update(
@@ -263,55 +250,35 @@ class LeaveOneOutRecorder(Callback):
         none failed, and not more samples were active than it takes (then its per-step
         spans cost a tenth of a large fit's steps for a NaN)."""
         return (
-            net.criterion_.task in MARGIN_TASKS
+            net.criterion_.has_margins
             and "estimate" not in self.failures_
             and not self.too_many_active_
         )
 
-    def _fail(self, quantities: tuple[str, ...], what: str, exc: BaseException) -> None:
-        """Record that ``what``, which ``quantities`` need, raised ``exc`` (the first
-        failure of a quantity is its reason)."""
-        reason = failure_reason(what, exc)
+    def _fail(
+        self, quantities: tuple[str, ...], what: str, exc: BaseException | None = None
+    ) -> None:
+        """Record that ``what``, which ``quantities`` need, raised ``exc`` (or, without
+        ``exc``, the reason ``what``); the first failure of a quantity is its reason."""
+        reason = what if exc is None else failure_reason(what, exc)
         for quantity in quantities:
             self.failures_.setdefault(quantity, reason)
 
-    def _replay_stopping(self, data: TensorData, losses: torch.Tensor, epoch: int) -> torch.Tensor:
-        """Advance the stopping rule of the run and of every run without one sample, from
-        each sample's loss at its visit in this epoch; return the samples whose run has,
-        so far, stopped at another epoch than the full run (the last entry)."""
-        weight = data.weight.double()
-        contributions = weight * losses.double()
-        total, total_weight = contributions.sum(), weight.sum()
-        without = (total - contributions) / (total_weight - weight).clamp_min(1e-300)
-        scores = torch.cat([without, (total / total_weight).reshape(1)])
-        rule = self.stopping_
-        improved = scores < rule["best"]
-        rule["best"] = torch.where(improved, scores - self.tol, rule["best"])
-        rule["misses"] = torch.where(improved, 0, rule["misses"] + 1)
-        newly = (rule["misses"] == self.patience) & (rule["stopped_at"] < 0)
-        rule["stopped_at"][newly] = epoch
-        return rule["stopped_at"][:-1] != rule["stopped_at"][-1]
-
     def on_epoch_end(self, net, dataset_train=None, **kwargs):
         self._record_steps(net)
-        if not self.recording_ or net.criterion_.task not in BOUND_TASKS:
+        if not self.recording_ or not net.criterion_.counts_errors:
             return
         epoch = len(net.history) - 1
         bound = math.nan  # once a failure made it NaN
-        # The replayed stopping rule serves the bound and the replay: once it failed,
-        # its state is not advanced again.
+        stopping = dict(net.callbacks_)["stopping"]
+        if stopping.failure_ is not None:
+            # The stopping rule of the runs without one sample serves the bound and the
+            # replay.
+            self._fail(("bound", "replay"), stopping.failure_)
         unstable = None
         if "replay" not in self.failures_:
-            try:
-                # The optimizer keeps each sample's loss at its last visit (its
-                # per-sample memory).
-                losses = net.optimizer_.last_losses
-                unstable = self._replay_stopping(dataset_train, losses, epoch)
-            except NUMERICAL_ERRORS as exc:
-                if not is_numerical(exc):
-                    raise
-                what = f"the replayed stopping rule in epoch {epoch}"
-                self._fail(("bound", "replay"), what, exc)
+            stopped_at = stopping.rule_.stopped_at
+            unstable = stopped_at[:-1] != stopped_at[-1]
         if unstable is not None and "bound" not in self.failures_:
             try:
                 output = eval_forward(net.module_, dataset_train.X)
@@ -328,7 +295,7 @@ class LeaveOneOutRecorder(Callback):
     def on_train_end(self, net, **kwargs):
         self._record_steps(net)  # after an interrupted epoch
         if self.checkpoints and self.recording_:
-            state = _capture(net, self.stopping_)
+            state = _capture(net)
             self.checkpoints_[state.epoch] = state
 
 
@@ -359,9 +326,6 @@ class ResumeFrom(Callback):
             generator.set_state(state.generator)
         net.history = History(copy.deepcopy(state.history))
         callbacks = dict(net.callbacks_)
-        stopping = callbacks["stopping"]
-        stopping.misses_ = int(state.stopping["misses"][-1])
-        stopping.dynamic_threshold_ = float(state.stopping["best"][-1])
+        callbacks["stopping"].load_state_dict(state.stopping)
         recorder = callbacks["loo"]
-        recorder.stopping_ = {k: v.clone() for k, v in state.stopping.items()}
         recorder.activation_epoch_.fill_(-1)

@@ -24,10 +24,9 @@ def _start_epochs(final) -> tuple[np.ndarray, np.ndarray]:
     """Per sample: the epoch whose starting state the run without it shares with the full
     run and from which it must be re-run (-1: the run without it is the full run), and
     the epoch whose final weights it ends with when it needs no re-run."""
-    recorder = dict(final.net_.callbacks_)["loo"]
     n_epochs = len(final.net_.history)
     active = final.activation_epoch_
-    stopped_at = recorder.stopping_["stopped_at"].cpu().numpy()
+    stopped_at = dict(final.net_.callbacks_)["stopping"].rule_.stopped_at.cpu().numpy()
     without, full = stopped_at[:-1], stopped_at[-1]
     # The run without k stopped at another epoch than the full run before k acted: it
     # ends with the full run's weights after that epoch.
@@ -51,21 +50,22 @@ def final_step(estimator):
 def _fit_preprocessing(estimator, X, y):
     """Fit every step of (nested) pipelines but the last on ``X``; return the last step
     and ``X`` as it receives it."""
-    while isinstance(estimator, Pipeline):
+    final = final_step(estimator)
+    while estimator is not final:
         if len(estimator) > 1:
             X = estimator[:-1].fit_transform(X, y)
         estimator = estimator[-1]
-    return estimator, X
+    return final, X
 
 
 def _outputs_at(estimator, state: dict, X) -> np.ndarray:
     """Outputs at ``X`` of ``estimator``'s module with the weights ``state``."""
     module = copy.deepcopy(estimator.net_.module_)
     module.load_state_dict(state)
-    return estimator._forward(X, module).cpu().numpy()
+    return estimator.module_outputs(X, module).cpu().numpy()
 
 
-def _replay_one(template, X, y, sample_weight, k, checkpoint, seed) -> tuple[np.ndarray, int]:
+def _replay_one(template, X, y, sample_weight, k, checkpoint) -> tuple[np.ndarray, int]:
     """Module outputs at ``X[k]`` of ``template`` trained without sample k, from
     ``checkpoint`` (of the full run) or from scratch when it is None, and the number of
     epochs trained."""
@@ -78,9 +78,9 @@ def _replay_one(template, X, y, sample_weight, k, checkpoint, seed) -> tuple[np.
         if checkpoint is None:
             estimator.fit(X_k, y_k, sample_weight=weight)
         else:
-            estimator._resume_fit(X_k, y_k, weight, checkpoint.without(k), seed)
+            estimator.fit_from_checkpoint(X_k, y_k, weight, checkpoint.without(k))
     epochs = estimator.n_iter_ - (0 if checkpoint is None else checkpoint.epoch)
-    return estimator._forward(_safe_indexing(X, [k]))[0].cpu().numpy(), epochs
+    return estimator.module_outputs(_safe_indexing(X, [k]))[0].cpu().numpy(), epochs
 
 
 def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0) -> Bunch:
@@ -151,11 +151,11 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
     final, X_final = _fit_preprocessing(fitted, X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        final._fit_with_checkpoints(X_final, y, weight)
+        final.fit_with_checkpoints(X_final, y, weight)
     net = final.net_
     template, n = clone(final), len(y)
     reason = final.loo_reason_["replay"]
-    outputs = final._forward(X_final).cpu().numpy()
+    outputs = final.module_outputs(X_final).cpu().numpy()
     if reason is None:
         start, ends_with = _start_epochs(final)
         recorder = dict(net.callbacks_)["loo"]
@@ -174,8 +174,7 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
         todo = np.arange(n)
         tasks = [(k, None) for k in todo]
     replayed = Parallel(n_jobs=n_jobs, verbose=verbose)(
-        delayed(_replay_one)(template, X_final, y, weight, k, checkpoint, final._seed)
-        for k, checkpoint in tasks
+        delayed(_replay_one)(template, X_final, y, weight, k, checkpoint) for k, checkpoint in tasks
     )
     for k, (value, _) in zip(todo, replayed, strict=True):
         outputs[k] = value
@@ -184,11 +183,11 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
     # The checkpoints served the replays only.
     dict(net.callbacks_)["loo"].checkpoints_ = {}
     outputs_t = torch.as_tensor(outputs)
-    predictions = final._labels(net.criterion_.predict(outputs_t).numpy())
+    predictions = final.predictions_from_outputs(outputs_t)
     return Bunch(
-        decision=final._decision(outputs_t),
+        decision=final.decision_from_outputs(outputs_t),
         predictions=predictions,
-        error=final._error(predictions, y),
+        error=final.prediction_error(predictions, y),
         n_replayed=len(todo),
         cost_fraction=float(epochs_run / (n * final.n_iter_)),
         estimator=fitted,

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-import torch
 from torch import nn
 
 NOT_IMPORTANCE_WEIGHTS = "the optimizer is not 'importance_weights'"
@@ -20,52 +18,9 @@ NOT_CLASSIFICATION = (
     "(loo_estimate_ estimates the leave-one-out squared error, leave_one_out replays "
     "exact predictions)"
 )
-# The tasks whose errors the bound counts, and those with a margin for the estimate
-# (a regression's is minus its residual norm: see _influence.margins).
-BOUND_TASKS = ("binary", "multiclass", "multilabel")
-MARGIN_TASKS = ("binary", "multiclass", "regression")
 # The estimate's jackknife factors an |A| x |A| matrix of the ever-active samples: beyond
 # this many (128 MiB in float64) it is not computed.
 MAX_ACTIVE_FOR_ESTIMATE = 4096
-# What the computation of a leave-one-out quantity raises on numbers it cannot handle
-# (a factorisation of an ill-conditioned matrix under extreme class weights, overflow,
-# non-finite values): the quantity becomes NaN with the error as its reason, and the fit
-# goes on. torch raises RuntimeError (LinAlgError among them), numpy and scipy ValueError
-# (LinAlgError among them) or FloatingPointError. Other exceptions are bugs and propagate.
-NUMERICAL_ERRORS = (
-    np.linalg.LinAlgError,
-    torch.linalg.LinAlgError,
-    FloatingPointError,
-    ValueError,
-    RuntimeError,
-)
-LINALG_ERRORS = (np.linalg.LinAlgError, torch.linalg.LinAlgError)
-# RuntimeErrors that say nothing about the numbers.
-_NOT_NUMERICAL = (NotImplementedError, RecursionError)
-
-
-def is_numerical(exc: BaseException) -> bool:
-    """Whether ``exc`` (one of :data:`NUMERICAL_ERRORS`) is a numerical failure."""
-    return isinstance(exc, NUMERICAL_ERRORS) and not isinstance(exc, _NOT_NUMERICAL)
-
-
-def failure_reason(what: str, exc: BaseException) -> str:
-    """The ``loo_reason_`` clause of a quantity whose computation raised ``exc``.
-
-    Parameters
-    ----------
-    what : str
-        What failed, e.g. "the estimate's computation".
-    exc : BaseException
-        The error.
-
-    Returns
-    -------
-    reason : str
-        ``"<what> failed: <message>"`` on one line, without a final period.
-    """
-    message = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
-    return f"{what} failed: {message}"
 
 
 def lemma_obstacle(estimator, incremental: bool, n_train: int) -> str | None:
@@ -74,7 +29,7 @@ def lemma_obstacle(estimator, incremental: bool, n_train: int) -> str | None:
 
     Parameters
     ----------
-    estimator : BaseIWEstimator
+    estimator : LeaveOneOutEstimator
         The estimator, right after its fit (``net_`` set).
     incremental : bool
         Whether the fit continued an earlier one.
@@ -87,17 +42,11 @@ def lemma_obstacle(estimator, incremental: bool, n_train: int) -> str | None:
         A clause that completes "... is NaN: ", or None.
     """
     net = estimator.net_
-    if not net.optimizer_spec.per_sample:
+    if not net.optimizer_spec.records_activity:
         return NOT_IMPORTANCE_WEIGHTS
     if net.diverged_at_ is not None:
         return "training diverged and was rolled back to earlier weights"
-    if estimator.early_stopping:
-        return "early_stopping holds out a validation split that depends on every sample"
-    if isinstance(getattr(estimator, "class_weight", None), str):
-        return "class_weight='balanced' depends on the class counts of every sample"
-    if estimator._resolve_schedule(net.optimizer_spec).name == "plateau":
-        return "the 'plateau' schedule reacts to the training loss of every sample"
-    own = estimator._lemma_obstacle()
+    own = estimator.loo_obstacle()
     if own is not None:
         return own
     if incremental:

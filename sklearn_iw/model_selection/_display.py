@@ -113,7 +113,7 @@ def _held_out_error(estimator, params: dict, X, y, X_test, y_test) -> float:
     ``(X, y)``: the error rate of a classifier, the mean squared error of a regressor,
     as the leave-one-out errors count them."""
     model = clone(estimator).set_params(**params).fit(X, y)
-    return final_step(model)._error(model.predict(X_test), np.asarray(y_test))
+    return final_step(model).prediction_error(model.predict(X_test), np.asarray(y_test))
 
 
 class LOOCurveDisplay:

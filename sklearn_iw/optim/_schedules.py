@@ -34,6 +34,9 @@ class ScheduleSpec(BaseEstimator):
     ----------
     name : str
         The string accepted by the estimators' ``lr_schedule`` parameter.
+    reads_training_loss : bool
+        Whether the schedule reacts to the training loss (of every sample), so that
+        removing a sample that never acted on an update can still change the run.
 
     Examples
     --------
@@ -47,6 +50,7 @@ class ScheduleSpec(BaseEstimator):
     """
 
     name: ClassVar[str] = ""
+    reads_training_loss: ClassVar[bool] = False
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
     def build(self, optimizer: torch.optim.Optimizer, n_epochs: int) -> Scheduler:
@@ -413,6 +417,7 @@ class Plateau(ScheduleSpec):
     """
 
     name = "plateau"
+    reads_training_loss = True
     _parameter_constraints = {
         "factor": [NumberInterval(Real, 0, 1, closed="neither")],
         "patience": [NumberInterval(Integral, 0, None, closed="left")],

@@ -83,6 +83,10 @@ class OptimizerSpec(BaseEstimator):
         If True the optimizer steps on per-sample losses (importance weights): the
         engine calls its ``per_sample_step`` instead of ``step`` (see
         :class:`~sklearn_iw.solvers.PerSampleOptimizer`).
+    records_activity : bool
+        If True each per-sample step records how much each sample acted on the update
+        (``PerSampleStep.activity``, importance weights' ``a_i``): a sample that never
+        acted changes no iterate, which the leave-one-out quantities build on.
     decoupled_weight_decay : bool
         If True, L2 is applied as a decoupled per-step weight decay
         ``W <- W / (1 + lr * alpha)`` instead of a gradient term.
@@ -129,6 +133,7 @@ class OptimizerSpec(BaseEstimator):
     full_batch: ClassVar[bool] = False
     keyed_batches: ClassVar[bool] = False
     per_sample: ClassVar[bool] = False
+    records_activity: ClassVar[bool] = False
     decoupled_weight_decay: ClassVar[bool] = False
     needs_graph: ClassVar[bool] = False
     default_schedule: ClassVar[str] = "constant"

@@ -21,6 +21,7 @@ import sklearn_iw.estimators._base as base_module
 from sklearn_iw import IWLogisticRegression, IWLSTMClassifier, IWMLPClassifier
 from sklearn_iw.engine._threads import compute_threads
 from sklearn_iw.estimators._base import BaseIWEstimator
+from sklearn_iw.loo._attributes import LeaveOneOutRecord
 
 USER_THREADS = 3
 
@@ -64,8 +65,8 @@ def seen(monkeypatch) -> list[tuple[int, list[int]]]:
     monkeypatch.setattr(
         BaseIWEstimator, "_record_history", recorded(BaseIWEstimator._record_history)
     )
-    for name in ("eval_forward", "settle_estimate"):
-        monkeypatch.setattr(base_module, name, recorded(getattr(base_module, name)))
+    monkeypatch.setattr(base_module, "eval_forward", recorded(base_module.eval_forward))
+    monkeypatch.setattr(LeaveOneOutRecord, "settle", recorded(LeaveOneOutRecord.settle))
     return calls
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from sklearn.datasets import make_classification
 
+import sklearn_iw.engine._stopping as stopping_module
 import sklearn_iw.loo._attributes as attributes_module
-import sklearn_iw.loo._recorder as recorder_module
 from sklearn_iw import (
     IWLogisticRegression,
     IWMLPClassifier,
@@ -89,7 +89,7 @@ def test_numerical_error_of_the_bound_becomes_its_reason(monkeypatch):
     def fail(*args, **kwargs):
         raise FloatingPointError("overflow in the stopping rule")
 
-    monkeypatch.setattr(recorder_module.LeaveOneOutRecorder, "_replay_stopping", fail)
+    monkeypatch.setattr(stopping_module, "scores_without_each_sample", fail)
     X, y = make_classification(40, 4, random_state=0)
     est = IWLogisticRegression(max_iter=3, random_state=0).fit(X, y)
     assert "overflow in the stopping rule" in est.loo_reason_["bound"]

@@ -18,13 +18,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from numbers import Real
-from typing import NamedTuple
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ...utils._numerics import all_finite
 from .._spec import POSITIVE, OptimizerSpec
-from ._gram import GramRows, per_sample_gram
+from ._gram import per_sample_gram
 from ._protocol import PerSampleOptimizer, PerSampleStep
 from ._qp import solve_box_qp
 
@@ -34,27 +34,9 @@ _MARGINS = ("loss", "constant")
 # 200 have most rows read, and computing them in pieces made fits 10-14% slower.
 LAZY_GRAM_MIN_BATCH = 300
 # The per-sample memory of ImportanceWeightsOptimizer.
-_MEMORY = ("importance_weights", "ever_active", "last_losses")
+_MEMORY = ("importance_weights", "ever_active")
 # Halvings of one step's scale before it is taken as it is (2^-30: no step at all).
 _MAX_HALVINGS = 30
-
-
-class IWStep(NamedTuple):
-    """What one importance-weights step solved, kept for the leave-one-out records.
-
-    Attributes
-    ----------
-    gram : torch.Tensor or GramRows
-        The step's Gram matrix of per-sample gradients (rows already read are cached).
-    bounds : torch.Tensor
-        ``(B,)`` upper bounds ``C_i`` of the importance weights.
-    lr : float
-        Factor applied to the step.
-    """
-
-    gram: torch.Tensor | GramRows
-    bounds: torch.Tensor
-    lr: float
 
 
 class ImportanceWeightsOptimizer(PerSampleOptimizer):
@@ -89,10 +71,6 @@ class ImportanceWeightsOptimizer(PerSampleOptimizer):
         Last ``a_i`` of each sample (indexed by the engine's sample index).
     ever_active : torch.Tensor or None
         Whether ``a_i > 0`` at any step so far.
-    last_losses : torch.Tensor or None
-        Each sample's loss at its last visit (before that step's update).
-    last_step : IWStep or None
-        The Gram matrix, bounds and factor of the last step (leave-one-out records).
     param_groups[0]["step_scale"] : float
         The scale ``s`` of the next step (see :meth:`_take_step`).
 
@@ -133,8 +111,6 @@ class ImportanceWeightsOptimizer(PerSampleOptimizer):
         self.sufficient_decrease = sufficient_decrease
         self.importance_weights = None
         self.ever_active = None
-        self.last_losses = None
-        self.last_step = None
 
     def __getstate__(self) -> dict:
         """torch's optimizer state (defaults, state, parameter groups) plus the margin
@@ -156,7 +132,6 @@ class ImportanceWeightsOptimizer(PerSampleOptimizer):
         """
         self.importance_weights = torch.zeros(n_samples, device=device, dtype=dtype)
         self.ever_active = torch.zeros(n_samples, device=device, dtype=torch.bool)
-        self.last_losses = torch.zeros(n_samples, device=device, dtype=dtype)
 
     def sample_memory(self) -> dict[str, torch.Tensor]:
         """Return the per-sample memory by name (tensors indexed by sample; empty before
@@ -205,8 +180,9 @@ class ImportanceWeightsOptimizer(PerSampleOptimizer):
         G = rows if y.shape[0] >= LAZY_GRAM_MIN_BATCH else rows.full()
         E = losses.detach()
         # |G_ij| <= sqrt(G_ii G_jj): the diagonal is finite exactly when G is.
-        if not _all_finite(G.diagonal(), E):
-            return _step(torch.full_like(E, math.nan), torch.zeros_like(E))
+        if not all_finite((G.diagonal(), E)):
+            nothing = torch.zeros_like(E)
+            return PerSampleStep(torch.full_like(E, math.nan), {"sample_alpha": nothing}, nothing)
         if self.margin == "loss":
             margins = self.p * E.clamp(max=self.loss_cap)
         else:
@@ -224,13 +200,12 @@ class ImportanceWeightsOptimizer(PerSampleOptimizer):
         else:  # from the layers' factors; parameters without gradient get none
             grads = [weighted.get(p, torch.zeros_like(p)) for p in params]
         scale = self._take_step(module, per_sample_loss, X, y, E, alpha, params, grads)
-        self.last_step = IWStep(G, bounds, self.param_groups[0]["lr"] * scale)
         # torch's schedulers warn unless the wrapped step() ran; per_sample_step replaces it.
         self._opt_called = True
         self.importance_weights[index] = alpha
         self.ever_active[index] |= alpha > 0
-        self.last_losses[index] = E
-        return _step(E, alpha)
+        lr = self.param_groups[0]["lr"] * scale
+        return PerSampleStep(E, {"sample_alpha": alpha}, alpha, G, bounds, lr)
 
     def _take_step(self, module, per_sample_loss, X, y, E, alpha, params, grads) -> float:
         """Apply ``dw = -lr * s * sum_i a_i g_i`` and return the scale ``s`` kept.
@@ -261,19 +236,6 @@ class ImportanceWeightsOptimizer(PerSampleOptimizer):
             halved = True
         group["step_scale"] = scale if halved else min(1.0, 2.0 * scale)
         return scale
-
-
-def _step(losses: torch.Tensor, alpha: torch.Tensor) -> PerSampleStep:
-    """The step's result, with the importance weights as the records the callbacks read."""
-    return PerSampleStep(losses, {"sample_alpha": alpha})
-
-
-def _all_finite(diag: torch.Tensor, E: torch.Tensor) -> bool:
-    """Whether ``diag`` and ``E`` hold no NaN or infinite entry: one host synchronisation
-    for the sum, elementwise tests only when the sum is not finite (it may overflow)."""
-    if bool(torch.isfinite(diag.sum() + E.sum())):
-        return True
-    return bool(torch.isfinite(diag).all() & torch.isfinite(E).all())
 
 
 class ImportanceWeights(OptimizerSpec):
@@ -345,6 +307,7 @@ class ImportanceWeights(OptimizerSpec):
     name = "importance_weights"
     keyed_batches = True
     per_sample = True
+    records_activity = True
     decoupled_weight_decay = True
     computed_by = "hand-written"
     optimizer_class = ImportanceWeightsOptimizer

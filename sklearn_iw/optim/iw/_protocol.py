@@ -4,7 +4,7 @@ A gradient optimizer sees only the gradient of the batch's mean loss. A per-samp
 optimizer (importance weights) needs each sample's loss and its identity: the engine,
 told by the spec's ``per_sample`` flag, calls :meth:`PerSampleOptimizer.per_sample_step`
 with the module, the batch, the per-sample weights and the sample ids, and passes the
-step's ``records`` (per-sample results such as importance weights) on to its callbacks.
+step's record, :class:`PerSampleStep`, on to its callbacks.
 Nothing here knows which optimizer it is.
 """
 
@@ -17,7 +17,9 @@ import torch
 
 
 class PerSampleStep(NamedTuple):
-    """The result of one :meth:`PerSampleOptimizer.per_sample_step`.
+    """The record of one :meth:`PerSampleOptimizer.per_sample_step`: what the engine hands
+    to its callbacks (as ``per_sample_step`` of ``on_batch_end``), the one channel from
+    a step to its observers.
 
     Attributes
     ----------
@@ -25,12 +27,26 @@ class PerSampleStep(NamedTuple):
         The (B,) per-sample losses before the step (detached); all NaN when the step was
         not taken because the losses or their gradients were not finite.
     records : dict of str to torch.Tensor
-        Per-sample results of the step, passed by the engine to its callbacks'
-        ``on_batch_end`` as keyword arguments (importance weights: ``sample_alpha``).
+        Per-sample results of the step, also passed to the callbacks' ``on_batch_end``
+        as keyword arguments (importance weights: ``sample_alpha``).
+    activity : torch.Tensor or None
+        (B,) how much each sample acted on the update (importance weights: its weight
+        ``a_i``; 0 where it did not act), for optimizers whose spec
+        ``records_activity``; else None.
+    gram : torch.Tensor or GramOperator or None
+        The step's Gram matrix of the per-sample gradients, where the step has one.
+    bounds : torch.Tensor or None
+        (B,) the upper bounds of ``activity`` in the step.
+    lr : float or None
+        The factor of the step taken: ``update = -lr * sum_i activity_i g_i``.
     """
 
     losses: torch.Tensor
     records: dict[str, torch.Tensor]
+    activity: torch.Tensor | None = None
+    gram: object | None = None
+    bounds: torch.Tensor | None = None
+    lr: float | None = None
 
 
 class PerSampleOptimizer(torch.optim.Optimizer):

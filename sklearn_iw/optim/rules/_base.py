@@ -6,7 +6,7 @@ the gradients, runs forward and backward on the current batch and returns the lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -49,8 +49,8 @@ class RuleOptimizer(torch.optim.Optimizer):
     params : iterable of Tensor or dict
         Parameters to optimize, or parameter groups (dicts that may override the
         hyperparameters), as for any ``torch.optim.Optimizer``.
-    defaults : dict
-        Hyperparameters of the rule, by name.
+    **hyperparameters : float
+        The rule's hyperparameters, by the names in ``_hyperparameters`` (all of them).
 
     Examples
     --------
@@ -70,6 +70,18 @@ class RuleOptimizer(torch.optim.Optimizer):
     """
 
     _buffers: ClassVar[tuple[str, ...]] = ()
+    # The names of the rule's hyperparameters (keyword-only, no defaults).
+    _hyperparameters: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, params: Iterable[Any], **hyperparameters: float):
+        missing = set(self._hyperparameters) - set(hyperparameters)
+        unknown = set(hyperparameters) - set(self._hyperparameters)
+        if missing or unknown:
+            raise TypeError(
+                f"{type(self).__name__} takes the hyperparameters {self._hyperparameters}; "
+                f"missing {sorted(missing)}, unknown {sorted(unknown)}."
+            )
+        super().__init__(params, hyperparameters)
 
     def _initial_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         """Return the state of ``p`` before its first step.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from .._spec import POSITIVE, OptimizerSpec
@@ -20,8 +19,7 @@ class AdagradOptimizer(RootScaledOptimizer):
         The hyperparameters of the spec.
     """
 
-    def __init__(self, params: Iterable[Any], *, lr: float, eps: float):
-        super().__init__(params, {"lr": lr, "eps": eps})
+    _hyperparameters = ("lr", "eps")
 
     def _coefficients(self, group: dict[str, Any]) -> tuple[float, float]:
         return 1.0, 1.0

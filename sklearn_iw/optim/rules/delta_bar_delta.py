@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -25,9 +24,7 @@ class DeltaBarDeltaOptimizer(PerWeightRateOptimizer):
     """
 
     _buffers = ("bar_grad",)
-
-    def __init__(self, params: Iterable[Any], *, lr: float, kappa: float, phi: float, theta: float):
-        super().__init__(params, {"lr": lr, "kappa": kappa, "phi": phi, "theta": theta})
+    _hyperparameters = ("lr", "kappa", "phi", "theta")
 
     def _adapt(self, g: Tensor, state: dict[str, Tensor], group: dict[str, Any]) -> None:
         rates, bar = state["rates"], state["bar_grad"]

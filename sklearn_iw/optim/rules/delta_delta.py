@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from numbers import Real
 from typing import Any
 
@@ -27,11 +26,7 @@ class DeltaDeltaOptimizer(PerWeightRateOptimizer):
     """
 
     _buffers = ("prev_grad",)
-
-    def __init__(
-        self, params: Iterable[Any], *, lr: float, gamma: float, lr_min: float, lr_max: float
-    ):
-        super().__init__(params, {"lr": lr, "gamma": gamma, "lr_min": lr_min, "lr_max": lr_max})
+    _hyperparameters = ("lr", "gamma", "lr_min", "lr_max")
 
     def _adapt(self, g: Tensor, state: dict[str, Tensor], group: dict[str, Any]) -> None:
         state["rates"].addcmul_(g, state["prev_grad"], value=group["gamma"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from torch import Tensor
@@ -23,9 +22,7 @@ class MomentumOptimizer(RuleOptimizer):
     """
 
     _buffers = ("m",)
-
-    def __init__(self, params: Iterable[Any], *, lr: float, momentum: float):
-        super().__init__(params, {"lr": lr, "momentum": momentum})
+    _hyperparameters = ("lr", "momentum")
 
     def _update(
         self, p: Tensor, g: Tensor, state: dict[str, Tensor], group: dict[str, Any]

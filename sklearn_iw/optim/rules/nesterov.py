@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 import torch
 from torch import Tensor
 
@@ -26,9 +23,7 @@ class NesterovOptimizer(RuleOptimizer):
     """
 
     _buffers = ("v",)
-
-    def __init__(self, params: Iterable[Any], *, lr: float, momentum: float):
-        super().__init__(params, {"lr": lr, "momentum": momentum})
+    _hyperparameters = ("lr", "momentum")
 
     @torch.no_grad()
     def step(self, closure: Closure | None = None) -> Tensor | None:

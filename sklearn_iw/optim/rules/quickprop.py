@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -24,9 +23,7 @@ class QuickpropOptimizer(RuleOptimizer):
     """
 
     _buffers = ("prev_grad", "prev_delta")
-
-    def __init__(self, params: Iterable[Any], *, lr: float, mu_max: float):
-        super().__init__(params, {"lr": lr, "mu_max": mu_max})
+    _hyperparameters = ("lr", "mu_max")
 
     def _update(
         self, p: Tensor, g: Tensor, state: dict[str, Tensor], group: dict[str, Any]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from .._spec import DECAY, POSITIVE, OptimizerSpec
@@ -20,8 +19,7 @@ class RMSpropOptimizer(RootScaledOptimizer):
         The hyperparameters of the spec.
     """
 
-    def __init__(self, params: Iterable[Any], *, lr: float, gamma: float, eps: float):
-        super().__init__(params, {"lr": lr, "gamma": gamma, "eps": eps})
+    _hyperparameters = ("lr", "gamma", "eps")
 
     def _coefficients(self, group: dict[str, Any]) -> tuple[float, float]:
         return group["gamma"], 1 - group["gamma"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from numbers import Real
 from typing import Any
 
@@ -25,25 +24,7 @@ class RpropOptimizer(PerWeightRateOptimizer):
     """
 
     _buffers = ("prev_grad",)
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        *,
-        lr: float,
-        eta_plus: float,
-        eta_minus: float,
-        step_min: float,
-        step_max: float,
-    ):
-        defaults = {
-            "lr": lr,
-            "eta_plus": eta_plus,
-            "eta_minus": eta_minus,
-            "step_min": step_min,
-            "step_max": step_max,
-        }
-        super().__init__(params, defaults)
+    _hyperparameters = ("lr", "eta_plus", "eta_minus", "step_min", "step_max")
 
     def _adapt(self, g: Tensor, state: dict[str, Tensor], group: dict[str, Any]) -> None:
         agreement = state["prev_grad"] * g

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .._schedules import Plateau
 from .._spec import POSITIVE, OptimizerSpec
 
 
@@ -35,7 +36,7 @@ class SGD(OptimizerSpec):
     name = "sgd"
     # A fixed step suits one scale of the features only: the estimators' 'auto' schedule
     # halves it when the training loss stops falling (a step too large for unscaled data).
-    default_schedule = "plateau"
+    default_schedule = Plateau.name
     computed_by = "torch.optim.SGD"
     optimizer_class = torch.optim.SGD
     _parameter_constraints = {"lr": [POSITIVE]}

@@ -124,14 +124,14 @@ def test_iw_step_solves_the_primal_and_dual(case, device):
     optimizer.importance_weights[index] = warm
     before = _flat(module.parameters()).detach().clone()
 
-    losses, records = optimizer.per_sample_step(module, criterion, X, y, weight, index)
-    alpha = records["sample_alpha"]
+    step = optimizer.per_sample_step(module, criterion, X, y, weight, index)
+    losses, alpha = step.losses, step.records["sample_alpha"]
 
     dw = (_flat(module.parameters()).detach() - before).cpu().numpy()
     a = alpha.cpu().numpy()
     assert alpha.device.type == torch.device(device).type and alpha.dtype == torch.float64
     assert_allclose(losses.cpu().numpy(), E_np, rtol=1e-13, atol=0)
-    # The memory: last alpha, ever-active flags and last losses at the batch's keys only.
+    # The memory: last alpha and ever-active flags at the batch's keys only.
     others = np.setdiff1d(np.arange(n_memory), index.cpu().numpy())
     memory = optimizer.importance_weights.cpu().numpy()
     np.testing.assert_array_equal(memory[index.cpu().numpy()], a)
@@ -139,7 +139,15 @@ def test_iw_step_solves_the_primal_and_dual(case, device):
     active = optimizer.ever_active.cpu().numpy()
     np.testing.assert_array_equal(active[index.cpu().numpy()], a > 0)
     assert not active[others].any()
-    assert_allclose(optimizer.last_losses.cpu().numpy()[index.cpu().numpy()], E_np, rtol=1e-13)
+    # The record: the weights as the activity, the step's Gram, bounds and factor.
+    assert torch.equal(step.activity, alpha) and step.lr == spec.lr
+    assert_allclose(
+        step.gram.full().cpu().numpy() if hasattr(step.gram, "full") else step.gram.cpu().numpy(),
+        G,
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    assert_allclose(step.bounds.cpu().numpy(), bounds, rtol=1e-15)
 
     # Feasible, exactly on the bounds where it sits on them; weight 0 gives alpha 0.
     assert np.all(np.isfinite(a))
@@ -292,7 +300,7 @@ def test_step_check_halves_until_the_weighted_loss_falls(sufficient_decrease):
     for s, should_pass in [(scale, True), (2 * scale, False)]:
         decrease = weighted_loss(start) - weighted_loss(s * full_update)
         assert (decrease >= sufficient_decrease * s * predicted) is should_pass
-    assert optimizer.last_step.lr == scale
+    assert step.lr == scale
 
 
 @pytest.mark.parametrize("alpha", [0.5, 3.0, 30.0])
