@@ -139,3 +139,18 @@ def test_internal_names_stay_in_their_module(name):
         if path not in allowed and re.search(rf"(?<![\w]){re.escape(name)}", path.read_text())
     )
     assert where == []
+
+
+# What torch's Optimizer and the PerSampleOptimizer protocol offer.
+OPTIMIZER_PROTOCOL = {"state_dict", "load_state_dict", "sample_memory", "load_sample_memory"}
+
+
+def test_leave_one_out_reads_the_optimizer_through_its_protocol_only():
+    read = set()
+    for path in (PACKAGE / "loo").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            owner = getattr(node, "value", None)
+            if isinstance(node, ast.Attribute) and isinstance(owner, ast.Attribute):
+                if owner.attr == "optimizer_":
+                    read.add(node.attr)
+    assert read and read <= OPTIMIZER_PROTOCOL, read - OPTIMIZER_PROTOCOL

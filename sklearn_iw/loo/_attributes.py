@@ -126,7 +126,7 @@ def record_fit(estimator, train: TensorData, incremental: bool) -> LeaveOneOutRe
     if not net.optimizer_spec.records_activity:
         return record
     recorder = dict(net.callbacks_)["loo"]
-    record.importance_weights = net.optimizer_.importance_weights.cpu().numpy().copy()
+    record.importance_weights = recorder.last_activity_.cpu().numpy().copy()
     record.activation_epoch = recorder.activation_epoch_.cpu().numpy().copy()
     record.support = np.flatnonzero(record.activation_epoch >= 0)
     record.influence = np.zeros(len(train))

@@ -136,6 +136,9 @@ class LeaveOneOutRecorder(Callback):
     activation_epoch_ : torch.Tensor
         (n,) epoch of each sample's first activation, -1 if never (kept across continued
         fits while the number of samples stays).
+    last_activity_ : torch.Tensor
+        (n,) each sample's activity (importance weight) at its last visit (kept as
+        ``activation_epoch_``).
     checkpoints_ : dict of int to Checkpoint
         By epoch, with ``checkpoints=True``.
     failures_ : dict of str to str
@@ -166,6 +169,7 @@ class LeaveOneOutRecorder(Callback):
         device = train.y.device
         if len(getattr(self, "activation_epoch_", ())) != n:
             self.activation_epoch_ = torch.full((n,), -1, dtype=torch.long, device=device)
+            self.last_activity_ = torch.zeros(n, dtype=train.weight.dtype, device=device)
         self.checkpoints_ = {}
         self.failures_ = {}
         self.influence_ = InfluenceAccumulator(n, train.weight.dtype, device)
@@ -218,6 +222,7 @@ class LeaveOneOutRecorder(Callback):
         index, alphas, span, lr, output, target = zip(*self.steps_, strict=True)
         self.steps_ = []
         index, alpha = torch.cat(index), torch.cat(alphas)
+        self.last_activity_[index] = alpha  # one visit per sample and epoch
         active = index[alpha > 0]
         first = self.activation_epoch_[active]
         self.activation_epoch_[active] = torch.where(first < 0, len(net.history) - 1, first)
