@@ -3,7 +3,8 @@
 The estimators' ``optimizer`` and ``lr_schedule`` parameters accept the names of
 :data:`OPTIMIZERS` and :data:`SCHEDULES`. Docstrings and pages that list the names or
 describe the optimizers take them from here (:func:`quoted_names`,
-:func:`optimizer_table`), so a spec added to the lists below appears everywhere.
+:func:`optimizer_table`), so a spec added to the list below (a schedule: to
+``SCHEDULE_SPECS`` beside the schedules) appears everywhere.
 """
 
 from __future__ import annotations
@@ -14,18 +15,7 @@ from typing import TypeVar
 
 from sklearn.base import BaseEstimator, clone
 
-from ._schedules import (
-    Constant,
-    Cosine,
-    CosineRestarts,
-    Exponential,
-    InverseSqrt,
-    InverseTime,
-    Linear,
-    OneCycle,
-    Plateau,
-    ScheduleSpec,
-)
+from ._schedules import SCHEDULE_SPECS, ScheduleSpec
 from ._spec import OptimizerSpec
 from .iw._importance_weights import ImportanceWeights
 from .rules.adadelta import Adadelta
@@ -73,19 +63,7 @@ OPTIMIZERS: dict[str, type[OptimizerSpec]] = _by_name(
         ImportanceWeights,
     ]
 )
-SCHEDULES: dict[str, type[ScheduleSpec]] = _by_name(
-    [
-        Constant,
-        Exponential,
-        InverseTime,
-        InverseSqrt,
-        Linear,
-        Cosine,
-        CosineRestarts,
-        OneCycle,
-        Plateau,
-    ]
-)
+SCHEDULES: dict[str, type[ScheduleSpec]] = _by_name(SCHEDULE_SPECS)
 
 
 def resolve_spec(

@@ -441,3 +441,17 @@ class Plateau(ScheduleSpec):
             threshold=self.threshold,
             min_lr=self.min_lr,
         )
+
+
+# The schedules the estimators' lr_schedule names, in the order the docs list them.
+SCHEDULE_SPECS = (
+    Constant,
+    Exponential,
+    InverseTime,
+    InverseSqrt,
+    Linear,
+    Cosine,
+    CosineRestarts,
+    OneCycle,
+    Plateau,
+)
