@@ -11,7 +11,6 @@ written here because skorch's holds one run's state and leave-one-out needs ``n 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 
 import torch
@@ -42,7 +41,14 @@ class StoppingRule:
         (n_runs,) epochs since the last improvement.
     stopped_at : torch.Tensor
         (n_runs,) the epoch each run stopped at, -1 while it runs.
+    lowest : torch.Tensor
+        (n_runs,) the lowest score of each run so far (up to the epoch it stopped at).
+    lowest_epoch : torch.Tensor
+        (n_runs,) the epoch of that score (the first, on ties), -1 before any: the epoch
+        whose weights the run keeps.
     """
+
+    _STATE = ("best", "misses", "stopped_at", "lowest", "lowest_epoch")
 
     def __init__(self, n_runs: int, patience: int, tol: float, device: torch.device):
         self.patience = patience
@@ -50,6 +56,8 @@ class StoppingRule:
         self.best = torch.full((n_runs,), float("inf"), dtype=torch.float64, device=device)
         self.misses = torch.zeros(n_runs, dtype=torch.long, device=device)
         self.stopped_at = torch.full((n_runs,), -1, dtype=torch.long, device=device)
+        self.lowest = torch.full((n_runs,), float("inf"), dtype=torch.float64, device=device)
+        self.lowest_epoch = torch.full((n_runs,), -1, dtype=torch.long, device=device)
 
     def update(self, scores: torch.Tensor, epoch: int) -> torch.Tensor:
         """Advance every run by its score of epoch ``epoch``; return where it improved.
@@ -66,6 +74,10 @@ class StoppingRule:
         improved : torch.Tensor
             (n_runs,) booleans.
         """
+        # A run that stopped has no more epochs: its lowest score stays.
+        lower = (scores < self.lowest) & (self.stopped_at < 0)
+        self.lowest = torch.where(lower, scores, self.lowest)
+        self.lowest_epoch = torch.where(lower, epoch, self.lowest_epoch)
         improved = scores < self.best
         self.best = torch.where(improved, scores - self.tol, self.best)
         self.misses = torch.where(improved, 0, self.misses + 1)
@@ -75,7 +87,7 @@ class StoppingRule:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Return copies of the state tensors by name."""
-        return {name: getattr(self, name).clone() for name in ("best", "misses", "stopped_at")}
+        return {name: getattr(self, name).clone() for name in self._STATE}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Replace the state by copies of ``state`` (as :meth:`state_dict` returns it).
@@ -128,8 +140,6 @@ class EpochStopping(Callback):
         Improvement (absolute) that resets the count of misses.
     lower_is_better : bool
         Whether lower scores of ``monitor`` are better.
-    load_best : bool
-        Restore the weights of the best epoch when training ends.
     runs_without_each_sample : bool
         Apply the rule also to every run without one sample, from the per-sample losses
         of the engine's per-sample steps (``monitor`` must be 'train_loss'): the run's own
@@ -147,8 +157,6 @@ class EpochStopping(Callback):
     failure_ : str or None
         Why the runs without one sample stopped being followed (a numerical error), or
         None.
-    best_epoch_ : int
-        The epoch (skorch's numbering) whose score was the best so far.
     """
 
     def __init__(
@@ -157,7 +165,6 @@ class EpochStopping(Callback):
         patience: int,
         tol: float,
         lower_is_better: bool,
-        load_best: bool,
         runs_without_each_sample: bool,
         sink: Callable[[str], object],
     ):
@@ -165,7 +172,6 @@ class EpochStopping(Callback):
         self.patience = patience
         self.tol = tol
         self.lower_is_better = lower_is_better
-        self.load_best = load_best
         self.runs_without_each_sample = runs_without_each_sample
         self.sink = sink
 
@@ -186,8 +192,6 @@ class EpochStopping(Callback):
             # A continued fit on as many samples keeps the losses of the last visits.
             self.sample_losses_ = torch.zeros_like(train.weight)
         self.failure_ = None
-        self.best_epoch_ = 0
-        self.best_weights_ = None
 
     def on_batch_end(self, net, batch=None, training=False, per_sample_step=None, **kwargs):
         if training and per_sample_step is not None and self.sample_losses_ is not None:
@@ -209,22 +213,13 @@ class EpochStopping(Callback):
                 self.failure_ = failure_reason(f"the stopping rule in epoch {epoch}", exc)
         if len(scores) < len(self.rule_.best):  # the runs without one sample are given up
             scores = torch.cat([torch.full((len(self.rule_.best) - 1,), torch.nan), scores])
-        improved = self.rule_.update(scores.to(self.rule_.best.device), epoch)
-        if bool(improved[-1]):
-            self.best_epoch_ = net.history[-1, "epoch"]
-            if self.load_best:
-                self.best_weights_ = copy.deepcopy(net.module_.state_dict())
+        self.rule_.update(scores.to(self.rule_.best.device), epoch)
         if int(self.rule_.stopped_at[-1]) == epoch:
             self.sink(
                 f"Stopping since {self.monitor} has not improved in the last "
                 f"{self.patience} epochs."
             )
             net.stop_requested_ = True
-
-    def on_train_end(self, net, **kwargs):
-        if self.best_weights_ is not None and self.best_epoch_ != net.history[-1, "epoch"]:
-            net.module_.load_state_dict(self.best_weights_)
-            self.sink(f"Restoring best model from epoch {self.best_epoch_}.")
 
     def state_dict(self) -> dict:
         """The rule's state and the per-sample losses (copies), for checkpoints."""
@@ -245,3 +240,47 @@ class EpochStopping(Callback):
         self.rule_.load_state_dict(state["rule"])
         if state["sample_losses"] is not None:
             self.sample_losses_ = state["sample_losses"].clone()
+
+
+class BestEpochWeights(Callback):
+    """Keep the weights of the run's best epoch, and end training with them.
+
+    The best epoch is the one with the lowest score of the stopping rule
+    (:class:`EpochStopping`, registered as ``'stopping'``): the lowest training loss, or
+    the best validation score with ``early_stopping``. So a fit never ends worse than
+    its best epoch, as scikit-learn's MLP with ``early_stopping`` and skorch's
+    ``Checkpoint``. It comes after every other callback: they see the last epoch's
+    weights when training ends (the leave-one-out recorder keeps them in its last
+    checkpoint). A fit that diverged keeps the weights the engine rolled it back to.
+
+    Parameters
+    ----------
+    sink : callable
+        Where the message goes (a no-op when the estimator is not verbose).
+
+    Attributes
+    ----------
+    kept_epoch_ : int
+        The epoch (counted over the whole history) whose weights are kept, -1 before any.
+    """
+
+    def __init__(self, sink: Callable[[str], object]):
+        self.sink = sink
+
+    def on_train_begin(self, net, **kwargs):
+        self.kept_epoch_ = -1
+        self._weights = None
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history) - 1
+        if int(dict(net.callbacks_)["stopping"].rule_.lowest_epoch[-1]) == epoch:
+            self.kept_epoch_ = epoch
+            self._weights = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+    def on_train_end(self, net, **kwargs):
+        # A diverged fit keeps the weights it was rolled back to (see the engine).
+        diverged = net.diverged_at_ is not None
+        if not diverged and self._weights is not None and self.kept_epoch_ != len(net.history) - 1:
+            net.module_.load_state_dict(self._weights)
+            self.sink(f"Keeping the weights of epoch {self.kept_epoch_ + 1}, the best.")
+        self._weights = None  # a pickle need not carry them

@@ -31,7 +31,7 @@ from torch import nn
 from ..engine._callbacks import ContinuingLRScheduler, ValidScore, _build_schedule
 from ..engine._data import Feed, TensorData, eval_forward, sample_keys, shared_tensor
 from ..engine._engine import TrainingEngine
-from ..engine._stopping import EpochStopping
+from ..engine._stopping import BestEpochWeights, EpochStopping
 from ..engine._threads import compute_threads, forward_work
 from ..loo._attributes import LeaveOneOutRecord, record_fit
 from ..loo._recorder import Checkpoint, LeaveOneOutRecorder, ResumeFrom
@@ -73,6 +73,7 @@ _ENGINE_CALLBACKS = (
     "lr_schedule",
     "loo",
     "stopping",
+    "keep_best",
     "resume",
 )
 
@@ -646,7 +647,6 @@ class BaseIWEstimator(BaseEstimator):
                     patience=self.n_iter_no_change,
                     tol=self.tol,
                     lower_is_better=not self.early_stopping,
-                    load_best=self.early_stopping,
                     runs_without_each_sample=spec.records_activity and not self.early_stopping,
                     sink=sink,
                 ),
@@ -655,6 +655,8 @@ class BaseIWEstimator(BaseEstimator):
             # callback, the user's included, has seen the epoch.
             ("loo", LeaveOneOutRecorder(checkpoints=checkpoints)),
             *map(_renewed, self.callbacks or []),
+            # Last: the others see the last epoch's weights when training ends.
+            ("keep_best", BestEpochWeights(sink)),
         ]
         if resume is not None:  # last: after the others have set themselves up
             callbacks.append(("resume", ResumeFrom(resume)))
@@ -706,13 +708,11 @@ class BaseIWEstimator(BaseEstimator):
 
     @property
     def loo_bound_(self) -> float:
-        """Leave-one-out error bound of importance weights (NaN, with a warning, where it
-        cannot hold: another optimizer, dropout, early stopping, ...; ``loo_reason_``
-        says why)."""
+        """Leave-one-out error bound of importance weights, at the weights the fit kept
+        (NaN, with a warning, where it cannot hold: another optimizer, dropout, early
+        stopping, ...; ``loo_reason_`` says why)."""
         check_is_fitted(self)
-        # Empty where training diverged in its first epoch (then the reason says so).
-        curve = getattr(self, "loo_bound_curve_", None) or [math.nan]
-        return nan_with_reason(self, "bound", curve[-1])
+        return nan_with_reason(self, "bound", self._loo_record.bound)
 
     def _set_loo_attributes(self, record: LeaveOneOutRecord) -> None:
         """Keep the leave-one-out record of the last fit and set the attributes it gives."""

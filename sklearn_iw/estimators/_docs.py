@@ -25,7 +25,9 @@ tol : float, default=1e-4
     Minimum improvement of the training loss (of the validation score with
     ``early_stopping``) that resets the ``n_iter_no_change`` counter.
 n_iter_no_change : int, default=10
-    Stop after this many epochs without an improvement of at least ``tol``.
+    Stop after this many epochs without an improvement of at least ``tol``. Either way
+    the fit ends with the weights of its best epoch (the lowest training loss, or the
+    best validation score with ``early_stopping``).
 early_stopping : bool, default=False
     Hold out ``validation_fraction`` of the training data, stop when its score
     ({{score}}) stops improving, and restore the best epoch's weights.
@@ -98,7 +100,8 @@ t_ : int
 loss_curve_ : list of float
     Training loss (penalty included) of each epoch.
 best_loss_ : float or None
-    Smallest training loss; None with ``early_stopping``.
+    Smallest training loss, that of the epoch whose weights the fit keeps; None with
+    ``early_stopping``.
 validation_scores_ : list of float or None
     Validation score ({score}) of each epoch with ``early_stopping``, else None.
 best_validation_score_ : float or None

@@ -38,6 +38,9 @@ class LeaveOneOutRecord:
         The indices of the samples ever active.
     bound_curve : list of float or None
         The bound after every epoch (empty for regressors).
+    bound : float
+        The bound at the weights kept (those of the best epoch; NaN where not
+        available).
     influence : ndarray or None
         (n,) each sample's estimated margin drop when left out (zeros until settled,
         NaN where the estimate failed).
@@ -52,6 +55,7 @@ class LeaveOneOutRecord:
     activation_epoch: np.ndarray | None = None
     support: np.ndarray | None = None
     bound_curve: list | None = None
+    bound: float = math.nan
     influence: np.ndarray | None = None
     estimate: float = math.nan
     outputs: np.ndarray | None = None
@@ -138,6 +142,14 @@ def record_fit(estimator, train: TensorData, incremental: bool) -> LeaveOneOutRe
     if obstacle is not None:
         return record
     record.reasons.update(recorder.failures_)
+    if record.reasons["bound"] is None and record.bound_curve:
+        # At the best epoch's weights, which the fit kept.
+        try:
+            record.bound = recorder.bound(net, train)
+        except NUMERICAL_ERRORS as exc:
+            if not is_numerical(exc):
+                raise
+            record.reasons["bound"] = failure_reason("the bound's count", exc)
     if record.reasons["estimate"] is not None:
         return record
     n_active = len(record.support)

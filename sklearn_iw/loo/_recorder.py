@@ -280,22 +280,26 @@ class LeaveOneOutRecorder(Callback):
             # The stopping rule of the runs without one sample serves the bound and the
             # replay.
             self._fail(("bound", "replay"), stopping.failure_)
-        unstable = None
-        if "replay" not in self.failures_:
-            stopped_at = stopping.rule_.stopped_at
-            unstable = stopped_at[:-1] != stopped_at[-1]
-        if unstable is not None and "bound" not in self.failures_:
+        if "replay" not in self.failures_ and "bound" not in self.failures_:
             try:
-                output = eval_forward(net.module_, dataset_train.X)
-                hit = net.criterion_.correct(output, dataset_train.y)
-                removal_changes_run = (self.activation_epoch_ >= 0) | unstable
-                counted = removal_changes_run[self.stand_in_] | ~hit
-                bound = int(counted.sum()) / len(counted)
+                bound = self.bound(net, dataset_train)
             except NUMERICAL_ERRORS as exc:
                 if not is_numerical(exc):
                     raise
                 self._fail(("bound",), f"the bound's count in epoch {epoch}", exc)
         net.history.record("loo_bound", bound)
+
+    def bound(self, net, data: TensorData) -> float:
+        """The bound at the module's weights: the share of samples that are misclassified
+        or whose removal changes the run (active so far, or its run without them stops
+        at another epoch or keeps another epoch's weights)."""
+        rule = dict(net.callbacks_)["stopping"].rule_
+        unstable = (rule.stopped_at[:-1] != rule.stopped_at[-1]) | (
+            rule.lowest_epoch[:-1] != rule.lowest_epoch[-1]
+        )
+        hit = net.criterion_.correct(eval_forward(net.module_, data.X), data.y)
+        counted = ((self.activation_epoch_ >= 0) | unstable)[self.stand_in_] | ~hit
+        return int(counted.sum()) / len(counted)
 
     def on_train_end(self, net, **kwargs):
         self._record_steps(net)  # after an interrupted epoch

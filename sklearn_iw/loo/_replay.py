@@ -22,21 +22,21 @@ from sklearn.utils.parallel import Parallel, delayed
 # ------------------------------------------------------------------------ the replay
 def _start_epochs(final) -> tuple[np.ndarray, np.ndarray]:
     """Per sample: the epoch whose starting state the run without it shares with the full
-    run and from which it must be re-run (-1: the run without it is the full run), and
-    the epoch whose final weights it ends with when it needs no re-run."""
+    run and from which it must be re-run (-1: the run without it is the full run's up to
+    where it stops), and the epoch whose weights that run keeps (its best)."""
     n_epochs = len(final.net_.history)
     active = final.activation_epoch_
-    stopped_at = dict(final.net_.callbacks_)["stopping"].rule_.stopped_at.cpu().numpy()
+    rule = dict(final.net_.callbacks_)["stopping"].rule_
+    stopped_at, kept = rule.stopped_at.cpu().numpy(), rule.lowest_epoch.cpu().numpy()
     without, full = stopped_at[:-1], stopped_at[-1]
     # The run without k stopped at another epoch than the full run before k acted: it
-    # ends with the full run's weights after that epoch.
+    # is the full run's up to there.
     stops_first = (without >= 0) & (without != full) & ((active < 0) | (without < active))
-    ends_with = np.where(stops_first, without + 1, n_epochs)
     start = np.where(active >= 0, active, -1)
     # Never active, but the run without k goes on where the full run stopped.
     goes_on = (active < 0) & (without < 0) & (full >= 0)
     start = np.where(goes_on, n_epochs, start)
-    return np.where(stops_first, -1, start), ends_with
+    return np.where(stops_first, -1, start), kept[:-1]
 
 
 def final_step(estimator):
@@ -65,10 +65,10 @@ def _outputs_at(estimator, state: dict, X) -> np.ndarray:
     return estimator.module_outputs(X, module).cpu().numpy()
 
 
-def _replay_one(template, X, y, sample_weight, k, checkpoint) -> tuple[np.ndarray, int]:
+def _replay_one(template, X, y, sample_weight, k, checkpoint) -> tuple[np.ndarray, int, int]:
     """Module outputs at ``X[k]`` of ``template`` trained without sample k, from
-    ``checkpoint`` (of the full run) or from scratch when it is None, and the number of
-    epochs trained."""
+    ``checkpoint`` (of the full run) or from scratch when it is None, the number of
+    epochs trained, and the epoch whose weights that run keeps."""
     keep = np.flatnonzero(np.arange(len(y)) != k)
     estimator = clone(template)
     X_k, y_k = _safe_indexing(X, keep), y[keep]
@@ -80,7 +80,8 @@ def _replay_one(template, X, y, sample_weight, k, checkpoint) -> tuple[np.ndarra
         else:
             estimator.fit_from_checkpoint(X_k, y_k, weight, checkpoint.without(k))
     epochs = estimator.n_iter_ - (0 if checkpoint is None else checkpoint.epoch)
-    return estimator.module_outputs(_safe_indexing(X, [k]))[0].cpu().numpy(), epochs
+    kept = int(dict(estimator.net_.callbacks_)["stopping"].rule_.lowest_epoch[-1])
+    return estimator.module_outputs(_safe_indexing(X, [k]))[0].cpu().numpy(), epochs, kept
 
 
 def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0) -> Bunch:
@@ -157,15 +158,19 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
     reason = final.loo_reason_["replay"]
     outputs = final.module_outputs(X_final).cpu().numpy()
     if reason is None:
-        start, ends_with = _start_epochs(final)
+        start, kept = _start_epochs(final)
         recorder = dict(net.callbacks_)["loo"]
+        # Keyed by the epochs completed: the weights after epoch e are those of e + 1.
         checkpoints = recorder.checkpoints_
         # A sample with copies is left out as its stand-in (the same run); the others are
         # their own stand-ins.
         stand_in = recorder.stand_in_.cpu().numpy()
         own = stand_in == np.arange(n)
-        for k in np.flatnonzero(own & (start < 0) & (ends_with < len(net.history))):
-            state = checkpoints[ends_with[k]].module
+        # The fit kept its best epoch's weights; a run without k that is the full run's
+        # keeps its own best epoch's.
+        full_kept = int(dict(net.callbacks_)["stopping"].rule_.lowest_epoch[-1])
+        for k in np.flatnonzero(own & (start < 0) & (kept != full_kept)):
+            state = checkpoints[kept[k] + 1].module
             outputs[k] = _outputs_at(final, state, _safe_indexing(X_final, [k]))[0]
         todo = np.flatnonzero(own & (start >= 0))
         tasks = [(k, checkpoints[start[k]]) for k in todo]
@@ -176,10 +181,15 @@ def leave_one_out(estimator, X, y, *, sample_weight=None, n_jobs=None, verbose=0
     replayed = Parallel(n_jobs=n_jobs, verbose=verbose)(
         delayed(_replay_one)(template, X_final, y, weight, k, checkpoint) for k, checkpoint in tasks
     )
-    for k, (value, _) in zip(todo, replayed, strict=True):
+    for (k, checkpoint), (value, _, kept_k) in zip(tasks, replayed, strict=True):
+        if checkpoint is not None and kept_k < checkpoint.epoch:
+            # Its best epoch came before it parted from the full run: the full run's weights.
+            value = _outputs_at(
+                final, checkpoints[kept_k + 1].module, _safe_indexing(X_final, [k])
+            )[0]
         outputs[k] = value
     outputs = outputs[stand_in]
-    epochs_run = sum(epochs for _, epochs in replayed)
+    epochs_run = sum(epochs for _, epochs, _ in replayed)
     # The checkpoints served the replays only.
     dict(net.callbacks_)["loo"].checkpoints_ = {}
     outputs_t = torch.as_tensor(outputs)

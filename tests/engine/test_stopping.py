@@ -6,10 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import make_moons
+from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import EarlyStopping
 
 from sklearn_iw import IWLogisticRegression, IWMLPClassifier
 from sklearn_iw.engine._stopping import StoppingRule, scores_without_each_sample
+from sklearn_iw.solvers import ImportanceWeights
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -117,3 +120,31 @@ def test_the_runs_without_each_sample_are_followed_for_importance_weights_only()
     adam = IWLogisticRegression(optimizer="adam", max_iter=5, random_state=0).fit(X, y)
     assert len(dict(iw.net_.callbacks_)["stopping"].rule_.best) == 31
     assert len(dict(adam.net_.callbacks_)["stopping"].rule_.best) == 1
+
+
+def test_a_fit_ends_with_the_weights_of_its_best_epoch():
+    """Steps too large for the data make the loss rise again: the fit keeps the weights
+    after its lowest-loss epoch, those of a fit that ran exactly that many epochs."""
+    X, y = make_moons(40, noise=0.15, random_state=1)
+    X = StandardScaler().fit_transform(X)
+
+    def fit(max_iter):
+        spec = ImportanceWeights(p=0.1, C=10.0, lr=30.0, sufficient_decrease=0.0)
+        return IWMLPClassifier(
+            (4,),
+            activation="tanh",
+            optimizer=spec,
+            batch_size=16,
+            max_iter=max_iter,
+            n_iter_no_change=1000,
+            random_state=0,
+        ).fit(X, y)
+
+    full = fit(15)
+    best = int(np.argmin(full.loss_curve_))
+    assert best < 14, "the loss should rise after its lowest epoch"
+    assert full.n_iter_ == 15 and full.best_loss_ == full.loss_curve_[best]
+    short = fit(best + 1)
+    for kept, reference in zip(full.coefs_, short.coefs_, strict=True):
+        np.testing.assert_array_equal(kept, reference)
+    assert full.score(X, y) == short.score(X, y)

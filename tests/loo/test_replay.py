@@ -86,6 +86,19 @@ REPLAY_CASES = {
             (4,), activation="tanh", optimizer=_iw(0.05), **_fixed(batch_size=16)
         ),
     ),
+    # Steps too large for the data: the loss rises again, and the fit keeps an earlier
+    # epoch's weights (runs without an active sample keep their own best epochs).
+    "mlp-best-epoch-earlier": (
+        lambda: _moons(40, 1),
+        lambda: IWMLPClassifier(
+            (4,),
+            activation="tanh",
+            optimizer=ImportanceWeights(
+                p=0.02, C=10.0, qp_tol=1e-10, lr=30.0, sufficient_decrease=0.0
+            ),
+            **_fixed(batch_size=16, max_iter=15),
+        ),
+    ),
     # Stopping on the training loss: some runs without a never-active sample go on
     # where the full run stopped.
     "mlp-loss-stop": (
