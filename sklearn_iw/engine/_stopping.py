@@ -251,7 +251,7 @@ class BestEpochWeights(Callback):
     its best epoch, as scikit-learn's MLP with ``early_stopping`` and skorch's
     ``Checkpoint``. It comes after every other callback: they see the last epoch's
     weights when training ends (the leave-one-out recorder keeps them in its last
-    checkpoint). A fit that diverged keeps the weights the engine rolled it back to.
+    checkpoint). After a divergence too, it keeps its best epoch among those that ran.
 
     Parameters
     ----------
@@ -262,6 +262,8 @@ class BestEpochWeights(Callback):
     ----------
     kept_epoch_ : int
         The epoch (counted over the whole history) whose weights are kept, -1 before any.
+    restored_ : bool
+        Whether training ended with them in place of the last epoch's.
     """
 
     def __init__(self, sink: Callable[[str], object]):
@@ -269,6 +271,7 @@ class BestEpochWeights(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.kept_epoch_ = -1
+        self.restored_ = False
         self._weights = None
 
     def on_epoch_end(self, net, **kwargs):
@@ -278,9 +281,8 @@ class BestEpochWeights(Callback):
             self._weights = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
 
     def on_train_end(self, net, **kwargs):
-        # A diverged fit keeps the weights it was rolled back to (see the engine).
-        diverged = net.diverged_at_ is not None
-        if not diverged and self._weights is not None and self.kept_epoch_ != len(net.history) - 1:
+        self.restored_ = self._weights is not None and self.kept_epoch_ != len(net.history) - 1
+        if self.restored_:
             net.module_.load_state_dict(self._weights)
             self.sink(f"Keeping the weights of epoch {self.kept_epoch_ + 1}, the best.")
         self._weights = None  # a pickle need not carry them

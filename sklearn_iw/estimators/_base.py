@@ -694,10 +694,12 @@ class BaseIWEstimator(BaseEstimator):
             self.best_validation_score_ = None
             self.best_loss_ = min(self.loss_curve_, default=None)
         if self.net_.diverged_at_ is not None:
+            keep_best = dict(self.net_.callbacks_)["keep_best"]
+            kept = keep_best.kept_epoch_ + 1 if keep_best.restored_ else self.n_iter_
             warnings.warn(
                 f"{type(self).__name__}: the optimizer diverged, the training loss (or its "
                 f"gradient) became NaN or infinite in epoch {self.net_.diverged_at_}. Training "
-                f"stopped and the weights after epoch {self.n_iter_} were restored (0: the "
+                f"stopped and the weights after epoch {kept} were restored (0: the "
                 "initial weights). "
                 "Lower the learning rate (e.g. optimizer=SGD(lr=...) or optimizer__lr), "
                 "standardize the features (StandardScaler), bound the steps with "

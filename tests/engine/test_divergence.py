@@ -33,7 +33,9 @@ def test_divergence_restores_the_last_sound_weights():
         est = ESTIMATORS["mlp"].make(**params).fit(X, y)
     message = str(next(w.message for w in info if "diverged" in str(w.message)))
     assert f"in epoch {est.net_.diverged_at_}." in message
-    assert f"weights after epoch {est.n_iter_} were restored" in message
+    # The fit keeps its best epoch's weights (the lowest training loss before it diverged).
+    kept = int(np.argmin(est.loss_curve_)) + 1
+    assert f"weights after epoch {kept} were restored" in message
     assert "Lower the learning rate" in message
     assert 1 <= est.n_iter_ < est.net_.diverged_at_
     assert len(est.loss_curve_) == est.n_iter_ == len(est.net_.history)
