@@ -59,20 +59,15 @@ class StoppingRule:
         self.lowest = torch.full((n_runs,), float("inf"), dtype=torch.float64, device=device)
         self.lowest_epoch = torch.full((n_runs,), -1, dtype=torch.long, device=device)
 
-    def update(self, scores: torch.Tensor, epoch: int) -> torch.Tensor:
-        """Advance every run by its score of epoch ``epoch``; return where it improved.
+    def update(self, scores: torch.Tensor, epoch: int) -> None:
+        """Advance every run by its score of epoch ``epoch``.
 
         Parameters
         ----------
         scores : torch.Tensor
-            (n_runs,) the epoch's scores, lower is better.
+            (n_runs,) the epoch's scores, lower is better (NaN never improves).
         epoch : int
-            The epoch's index, recorded where a run stops.
-
-        Returns
-        -------
-        improved : torch.Tensor
-            (n_runs,) booleans.
+            The epoch's index, recorded where a run stops or scores its lowest.
         """
         # A run that stopped has no more epochs: its lowest score stays.
         lower = (scores < self.lowest) & (self.stopped_at < 0)
@@ -83,7 +78,6 @@ class StoppingRule:
         self.misses = torch.where(improved, 0, self.misses + 1)
         newly = (self.misses == self.patience) & (self.stopped_at < 0)
         self.stopped_at[newly] = epoch
-        return improved
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Return copies of the state tensors by name."""
@@ -184,11 +178,10 @@ class EpochStopping(Callback):
         train = X.train  # the engine's Feed
         n_runs = len(train) + 1 if self.runs_without_each_sample else 1
         self.rule_ = StoppingRule(n_runs, self.patience, self.tol, train.y.device)
+        losses = getattr(self, "sample_losses_", None)
         if not self.runs_without_each_sample:
             self.sample_losses_ = None
-        elif getattr(self, "sample_losses_", None) is None or len(self.sample_losses_) != len(
-            train
-        ):
+        elif losses is None or len(losses) != len(train):
             # A continued fit on as many samples keeps the losses of the last visits.
             self.sample_losses_ = torch.zeros_like(train.weight)
         self.failure_ = None
@@ -199,8 +192,7 @@ class EpochStopping(Callback):
 
     def on_epoch_end(self, net, dataset_train=None, **kwargs):
         epoch = len(net.history) - 1
-        score = float(net.history[-1, self.monitor])
-        scores = torch.tensor([score if self.lower_is_better else -score], dtype=torch.float64)
+        scores = None
         if self.runs_without_each_sample and self.failure_ is None:
             try:
                 without, full = scores_without_each_sample(
@@ -211,8 +203,10 @@ class EpochStopping(Callback):
                 if not is_numerical(exc):
                     raise
                 self.failure_ = failure_reason(f"the stopping rule in epoch {epoch}", exc)
-        if len(scores) < len(self.rule_.best):  # the runs without one sample are given up
-            scores = torch.cat([torch.full((len(self.rule_.best) - 1,), torch.nan), scores])
+        if scores is None:  # the run alone (the runs without one sample, if any, given up)
+            score = float(net.history[-1, self.monitor])
+            scores = torch.full((len(self.rule_.best),), torch.nan, dtype=torch.float64)
+            scores[-1] = score if self.lower_is_better else -score
         self.rule_.update(scores.to(self.rule_.best.device), epoch)
         if int(self.rule_.stopped_at[-1]) == epoch:
             self.sink(
