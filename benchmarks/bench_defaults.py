@@ -369,6 +369,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--kind", choices=("tables", "series", "strings", "all"), default="all")
     parser.add_argument("--quick", action="store_true", help="a handful of sets, 2 splits")
     parser.add_argument(
+        "--model",
+        choices=("IWLogisticRegression", "IWMLPClassifier", "IWLSTMClassifier"),
+        help="only the rows of this estimator of ours",
+    )
+    parser.add_argument(
         "--param",
         action="append",
         default=[],
@@ -414,6 +419,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         folds = splits(data, n_splits)
         for pair in pairs(data.kind, params):
             ours_name = pair.label.split(" / ")[0]
+            if args.model and ours_name != args.model:
+                continue
             row = run_pair(data, pair, folds, ours_name, log)
             rows.append(row)
             if pair.forced_row and min(row.epochs) < FORCED_EPOCHS:
