@@ -43,6 +43,7 @@ from sklearn.preprocessing import StandardScaler
 import sklearn_iw.loo._attributes as attributes_module
 import sklearn_iw.loo._recorder as recorder_module
 from sklearn_iw import IWMLPClassifier, LOOBoundSearchCV
+from sklearn_iw.loo._influence import InfluenceAccumulator
 from sklearn_iw.solvers import ImportanceWeights
 
 
@@ -67,9 +68,11 @@ GRID = {
     "clf__optimizer__C": [0.01, 1.0],
     "clf__hidden_layer_sizes": [(16,), (128,)],
 }
-# The functions behind loo_estimate_: per step (span, margins) and at the end.
+# The functions behind loo_estimate_: per step (span, pulls), per epoch (margins) and at
+# the end.
 ESTIMATE_PARTS = (
     (recorder_module, "span_self_influence"),
+    (InfluenceAccumulator, "add_pulls"),
     (recorder_module, "margins"),
     (attributes_module, "loo_margins"),
 )

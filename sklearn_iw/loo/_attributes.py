@@ -3,9 +3,9 @@
 :func:`record_fit` reads the run's records after a fit and returns a
 :class:`LeaveOneOutRecord`, from which the estimator sets its fitted attributes. The
 estimate ``loo_estimate_`` (approximate, cheap) is a span self-influence summed over the
-steps where each sample was active and a jackknife at the end of training
-(:mod:`._influence`); never-active samples are exact. It is computed when first asked
-for (:meth:`LeaveOneOutRecord.settle`).
+steps where each sample was active and a jackknife at the end of training of each
+sample's pull over those steps (:mod:`._influence`); never-active samples are exact. It
+is computed when first asked for (:meth:`LeaveOneOutRecord.settle`).
 """
 
 from __future__ import annotations
@@ -76,8 +76,9 @@ class LeaveOneOutRecord:
         (inputs, regression, stand_in), self.pending = self.pending, None
         try:
             estimate = loo_margins(*inputs, regression=regression)
-            # The segments' weights served the estimate only: a pickle need not carry them.
+            # The pulls served the estimate only: a pickle need not carry them.
             inputs[-1].segments.clear()
+            inputs[-1].pull_vectors = None
             reason = estimate.reason
             # A NaN margin would count as no error: an optimistic number, never given.
             if reason is None and bool(torch.isnan(estimate.margins).any()):

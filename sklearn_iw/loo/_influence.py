@@ -12,24 +12,31 @@ the run without ``k``, from two pieces recorded by the run itself:
   and ``S_k^2 = G_kk - G_kF G_FF^-1 G_Fk`` for ``k`` at its bound. Converted to a margin
   change with ``dm/dE`` and summed over the steps (:class:`InfluenceAccumulator`).
 - **infinitesimal jackknife for early-stopped descent along the run** (once, at the end,
-  :func:`loo_margins`): the run is read as gradient descent on ``sum_i E_i`` in which
-  sample ``i`` pulled the outputs with the total gradient ``P_i = sum_t lr a_i |e_i(t)|``
-  (``e = dE/df``, at the weights of each step) and bent them with the total curvature
-  ``Q_i = sum_t lr a_i e^T L e / |e|^2`` (``L = d2E/df2``), stopped after unit time, which
-  acts as a unit ridge. With ``d_i`` the gradient of the output along ``e_i`` at the
-  final weights, ``H = I + sum_i Q_i d_i d_i^T`` and ``h_k = d_k^T H^-1 d_k``, removing ``k``
-  lowers its output along its loss gradient by ``P_k h_k / (1 - Q_k h_k)``
-  (Sherman-Morrison for the ``-k``), computed in sample space from the Gram matrix of the
-  ``d_i`` of the active samples (no parameter-space matrix). Summing each step's pull
-  keeps the jackknife from vanishing with the final gradients of a model that fits its
-  training set (a jackknife on the final gradients gave 0.000 on a memorising network
-  whose exact leave-one-out error was 0.139). A network's gradient directions turn while
-  it trains: each segment's pull (epochs 0, 1, 2-3, 4-7, ...) counts with the alignment
-  of ``d_k`` at the segment's start with the final one (:func:`_aligned_pull`).
+  :func:`loo_margins`), below.
 
 The estimated LOO margin is ``m_k - min(span_k, jackknife_k)``: the span term misses how
 the later steps pull a removed sample's effect back, the jackknife how the other samples of
 its steps take its pull over.
+
+Each step moves the weights by ``-lr sum_i a_i g_i(t)``. Sample ``k``'s own part of them,
+summed over the run, is its **pull vector** ``v_k = sum_t lr a_k g_k(t)``, each gradient at
+the weights of its step (:class:`InfluenceAccumulator`). The run is read as gradient
+descent on ``sum_i E_i`` stopped after unit time, which acts as a unit ridge, in which
+sample ``i`` bent the outputs with the total curvature ``Q_i = sum_t lr a_i e^T L e / |e|^2``
+(``e = dE/df``, ``L = d2E/df2``). With ``d_i`` the gradient of the output along ``e_i`` at
+the final weights and ``H = I + sum_i Q_i d_i d_i^T``, removing ``k`` lowers its output
+along its loss gradient by ``d_k^T H_-k^-1 v_k = d_k^T H^-1 v_k / (1 - Q_k h_k)``,
+``h_k = d_k^T H^-1 d_k`` (Sherman-Morrison for the ``-k``). Both come from sample-space
+Gram matrices of the active samples (the ``d_i`` with each other and with the ``v_i``): no
+parameter-space matrix. Summing each step's pull keeps the jackknife from vanishing with
+the final gradients of a model that fits its training set (a jackknife on the final
+gradients gave 0.000 on a memorising network whose exact leave-one-out error was 0.139).
+
+Where the pull vectors would hold more than ``MAX_PULL_ENTRIES`` numbers (samples times
+parameters), or the layers give no per-sample gradients, a sample keeps only the size of
+its pull, ``P_k = sum_t lr a_k |e_k(t)|``, and ``v_k`` is taken along ``d_k``: each segment
+of the run (epochs 0, 1, 2-3, 4-7, ...) counts with the alignment of ``d_k`` at the
+segment's start with the final one (:func:`_aligned_pull`).
 
 Margins: binary problems (one output ``f``, targets 0/1) use ``m = s f`` with ``s = +-1``;
 multiclass ones ``m = f_y - max_{j != y} f_j``; regression ``m = -||f - y||``, so that the
@@ -57,6 +64,7 @@ from torch import nn
 from ..optim.iw._gram import GramRows, per_sample_gram, per_sample_jacobian
 
 __all__ = [
+    "MAX_PULL_ENTRIES",
     "InfluenceAccumulator",
     "LOOMargins",
     "loo_margins",
@@ -72,6 +80,12 @@ _POTRF, _TRTRI, _TRTRS = (
     scipy.linalg.lapack.dtrtri,
     scipy.linalg.lapack.dtrtrs,
 )
+
+# The most numbers the pull vectors may hold (samples times trainable parameters): 16 MiB
+# in float32. Each epoch adds to every active sample's vector: at 6.5 million numbers (the
+# digits MLP(64), 1347 samples) that doubled the fit's time. Beyond, each sample keeps only
+# the size of its pull.
+MAX_PULL_ENTRIES = 1 << 22
 
 
 def span_self_influence(
@@ -227,9 +241,18 @@ class InfluenceAccumulator:
 
     Attributes
     ----------
+    pull_vectors : torch.Tensor or None
+        ``(n, n_trainable)`` ``v_k = sum_t lr a_k g_k(t)``: each sample's part of the
+        run's updates, each gradient at the weights of its step. None before the first
+        step, and for good where they would hold more than :data:`MAX_PULL_ENTRIES`
+        numbers or a step gave no per-sample gradients (``has_pull_vectors`` is then
+        False).
+    has_pull_vectors : bool
+        Whether ``pull_vectors`` are kept.
     span : torch.Tensor
         ``(n,)`` ``sum_t lr a_k S_k^2 |dm/dE|``: the margin lost by removing ``k``, summed
-        over the steps where ``k`` was active, each at its own step.
+        over the steps where ``k`` was active, each at its own step
+        (:func:`span_self_influence`).
     output_pull : torch.Tensor
         ``(n,)`` ``P_k = sum_t lr a_k |e_k(t)|``: the pull in output-gradient units, each
         step at its own weights (``e = dE/df``).
@@ -240,10 +263,13 @@ class InfluenceAccumulator:
         ``(n,)`` whether ``a_k > 0`` at any step.
     segments : list of (list of torch.Tensor, torch.Tensor)
         The trainable parameters at the start of each segment of the run (epochs 0, 1,
-        2, 4, 8, ...: :meth:`start_segment`) and ``output_pull`` then.
+        2, 4, 8, ...: :meth:`start_segment`) and ``output_pull`` then; they serve the
+        estimate without pull vectors.
     """
 
     def __init__(self, n_samples: int, dtype: torch.dtype, device: torch.device):
+        self.pull_vectors = None
+        self.has_pull_vectors = True
         self.span = torch.zeros(n_samples, dtype=dtype, device=device)
         self.output_pull = torch.zeros(n_samples, dtype=dtype, device=device)
         self.curvature_pull = torch.zeros(n_samples, dtype=dtype, device=device)
@@ -252,10 +278,44 @@ class InfluenceAccumulator:
 
     def start_segment(self, parameters) -> None:
         """Begin a segment of the run at the current ``parameters`` (an iterable of the
-        module's trainable tensors): the pull of each segment is turned to the final
-        gradient directions at the end (:func:`loo_margins`)."""
+        module's trainable tensors): without pull vectors, the pull of each segment is
+        turned to the final gradient directions at the end (:func:`loo_margins`)."""
+        if self.has_pull_vectors and self.pull_vectors is not None:
+            return
         snapshot = [p.detach().clone() for p in parameters]
         self.segments.append((snapshot, self.output_pull.clone()))
+
+    def add_pulls(self, index: torch.Tensor, alpha: torch.Tensor, lr: float, gradients) -> None:
+        """Add one step's ``lr a_k g_k`` to the pull vectors of its active samples.
+
+        Parameters
+        ----------
+        index : torch.Tensor
+            ``(B,)`` sample indices of the batch.
+        alpha : torch.Tensor
+            ``(B,)`` the step's importance weights.
+        lr : float
+            Factor of the step: ``update = -lr sum_i a_i g_i``.
+        gradients : GramRows or None
+            The step's per-sample gradients
+            (:meth:`~sklearn_iw.solvers.GramRows.add_weighted_gradients`); None, or a Gram
+            matrix without them, ends the pull vectors.
+        """
+        if not self.has_pull_vectors:
+            return
+        width = gradients.rank_bound if isinstance(gradients, GramRows) else None
+        n = len(self.output_pull)
+        if width is None or n * width > MAX_PULL_ENTRIES:
+            self.has_pull_vectors, self.pull_vectors = False, None
+            return
+        if self.pull_vectors is None:
+            self.pull_vectors = torch.zeros(n, width, dtype=gradients.dtype, device=index.device)
+            self.segments.clear()  # the vectors replace them
+        active = torch.nonzero(alpha > 0).flatten()
+        weights = (lr * alpha.index_select(0, active)).to(gradients.dtype)
+        gradients.add_weighted_gradients(
+            self.pull_vectors, index.index_select(0, active), active, weights
+        )
 
     def update(
         self,
@@ -284,9 +344,11 @@ class InfluenceAccumulator:
         gradient_norm, curvature : torch.Tensor
             ``(B,)`` :func:`loss_gradient_scale` at the weights before the step.
         """
-        weight = alpha.to(self.span.dtype) * torch.as_tensor(lr, dtype=self.span.dtype)
-        slope = dm_dE.abs().to(self.span.dtype)
-        self.span.index_add_(0, index, weight * S2.to(self.span.dtype) * slope)
+        weight = alpha.to(self.output_pull.dtype) * torch.as_tensor(
+            lr, dtype=self.output_pull.dtype
+        )
+        slope = dm_dE.abs().to(weight.dtype)
+        self.span.index_add_(0, index, weight * S2.to(weight.dtype) * slope)
         self.output_pull.index_add_(0, index, weight * gradient_norm.to(weight.dtype))
         self.curvature_pull.index_add_(0, index, weight * curvature.to(weight.dtype))
         self.ever_active[index] |= alpha > 0
@@ -302,7 +364,7 @@ class LOOMargins(NamedTuple):
         sample counts as a LOO error where it is negative. All NaN when ``reason`` is set.
     final : torch.Tensor
         ``(n,)`` margins of the final model.
-    ij_shift : torch.Tensor
+    drop : torch.Tensor
         ``(n,)`` the jackknife's estimate of the margin lost by removing each active
         sample (0 for the others).
     reason : str or None
@@ -315,7 +377,7 @@ class LOOMargins(NamedTuple):
 
     margins: torch.Tensor
     final: torch.Tensor
-    ij_shift: torch.Tensor
+    drop: torch.Tensor
     reason: str | None
     outputs: torch.Tensor | None = None
 
@@ -458,18 +520,21 @@ def loo_margins(
 ) -> LOOMargins:
     """Estimated leave-one-out margins at the end of training.
 
-    The estimated LOO margin of an active sample ``k`` is ``m_k - min(c_k, a_k)`` with
-    ``c_k`` the accumulated span self-influence (``accumulator.span``) and ``a_k`` the
-    jackknife of early-stopped descent along the run: with ``P`` and ``Q`` the pulls of
-    ``accumulator`` (``output_pull``, ``curvature_pull``), ``d_i`` the gradient of the
-    output along ``e_i = dE/df`` at the final weights, ``H = ridge I + sum_i Q_i d_i d_i^T``,
+    The estimated LOO margin of an active sample ``k`` is ``m_k - min(c_k, s_k)`` with
+    ``c_k`` the accumulated span self-influence (``accumulator.span``) and ``s_k`` the
+    jackknife of early-stopped descent along the run: with ``Q`` the curvature pulls
+    (``accumulator.curvature_pull``), ``d_i`` the gradient of the output along
+    ``e_i = dE/df`` at the final weights and ``H = ridge I + sum_i Q_i d_i d_i^T``,
 
-        a_k = |<dm/df, e_k / |e_k|>| P_k h_k / (1 - Q_k h_k),   h_k = d_k^T H^-1 d_k,
+        s_k = |<dm/df, e_k / |e_k|>| d_k^T H^-1 v_k / (1 - Q_k h_k),   h_k = d_k^T H^-1 d_k,
 
-    and ``h`` comes from the Gram matrix ``D`` of the active samples' ``d_i`` (Woodbury):
-    ``h = diag(D) - diag(D W^1/2 (ridge I + W^1/2 D W^1/2)^-1 W^1/2 D)``, ``W = diag(Q)``.
-    One Gram matrix of the active samples and one Cholesky factor of its size: no
-    parameter-space matrix. Never-active samples keep their final margin (exact).
+    with ``v_k`` the pull vector (``accumulator.pull_vectors``; without them
+    ``v_k = P_k d_k``, ``P_k`` the aligned output pull). Both quadratic forms come from
+    sample-space matrices of the active samples (Woodbury): ``A = [d_i . d_j]`` and
+    ``B = [d_i . v_j]``, ``W = diag(Q)``,
+    ``h = diag(A - A W^1/2 (ridge I + W^1/2 A W^1/2)^-1 W^1/2 A) / ridge`` and the same
+    with ``B`` on the right for ``d_k^T H^-1 v_k``. Never-active samples keep their final
+    margin (exact).
 
     Parameters
     ----------
@@ -514,25 +579,35 @@ def loo_margins(
             per_sample_loss,
             regression,
         )
-        with torch.enable_grad():
-            D, _ = per_sample_gram(
-                module, _output_along, X.index_select(0, active), direction.detach()
-            )
-        D = D.detach().to(work)
+        X_active = X.index_select(0, active)
+        pulls = accumulator.pull_vectors
+        if pulls is not None:
+            final = _output_jacobian(module, X_active, direction)
+            D = (final @ final.T).to(work)
+            pull_gram = (final @ pulls.index_select(0, active).to(final.dtype).T).to(work)
+        else:
+            with torch.enable_grad():
+                D, _ = per_sample_gram(module, _output_along, X_active, direction.detach())
+            D = D.detach().to(work)
         root = Q.sqrt()
-        R = root[:, None] * D
-        inner = root[:, None] * R.T + ridge * torch.eye(D.shape[0], dtype=work, device=D.device)
+        inner = root[:, None] * D * root + ridge * torch.eye(len(D), dtype=work, device=D.device)
         L = torch.linalg.cholesky(inner)
-        V = torch.linalg.solve_triangular(L, R, upper=False)
+        V = torch.linalg.solve_triangular(L, root[:, None] * D, upper=False)
         h = (D.diagonal() - V.square().sum(dim=0)).clamp_min(0.0) / ridge
+        if pulls is not None:  # d_k^T H^-1 v_k
+            U = torch.linalg.solve_triangular(L, root[:, None] * pull_gram, upper=False)
+            pulled = (pull_gram.diagonal() - (V * U).sum(dim=0)) / ridge
+        else:
+            pulled = _aligned_pull(module, X_active, direction, active, accumulator) * h
         denom = (1.0 - Q * h).clamp_min(torch.finfo(work).eps)
-        P = _aligned_pull(module, X.index_select(0, active), direction, active, accumulator)
-        shift[active] = along.to(work) * P * h / denom
-    shift = shift.to(m.dtype)
-    drop = torch.minimum(accumulator.span.to(m.dtype), shift)
+        # A pull against the final gradient (a turned network) would raise the margin of
+        # its own sample when left out: counted as no drop, as ridge regression's own
+        # leave-one-out never helps a sample.
+        shift[active] = along.to(work) * pulled.clamp_min(0.0) / denom
+    drop = torch.minimum(accumulator.span.to(m.dtype), shift.to(m.dtype))
     drop = torch.where(accumulator.ever_active, drop, 0.0)
     lowered = _lower_margins(output, target, drop, regression)
-    return LOOMargins(m - drop, m, shift, None, lowered)
+    return LOOMargins(m - drop, m, drop, None, lowered)
 
 
 def _lower_margins(

@@ -1,7 +1,7 @@
 """What a run records for leave-one-out: the engine callback, checkpoints, resuming.
 
 :class:`LeaveOneOutRecorder` records per step what the bound, the estimate and the replay
-need (activation epochs, the span self-influence segments, the bound per epoch, the
+need (activation epochs, each sample's span self-influence and pull, the bound per epoch, the
 stopping rule of every run without one sample); :class:`Checkpoint` is the state of a run
 at the start of an epoch and :class:`ResumeFrom` resumes a fit from one.
 """
@@ -201,18 +201,18 @@ class LeaveOneOutRecorder(Callback):
             return
         target, _, index = batch[1]
         step = per_sample_step
-        sample_alpha = step.activity
         span = None
         if self._estimate_in_reach(net):
+            self.influence_.add_pulls(index, step.activity, step.lr, step.gradients)
             try:
-                span = span_self_influence(step.gram, sample_alpha, step.bounds)
+                span = span_self_influence(step.gram, step.activity, step.bounds)
             except NUMERICAL_ERRORS as exc:
                 if not is_numerical(exc):
                     raise
                 self._fail(("estimate",), "the span self-influence of a step", exc)
         # Summed once an epoch (:meth:`_record_steps`): per step, the margins and sums
         # took more tensor operations than a small importance-weights step itself.
-        self.steps_.append((index, sample_alpha, span, step.lr, y_pred, target))
+        self.steps_.append((index, step.activity, span, step.lr, y_pred, target))
 
     def _record_steps(self, net) -> None:
         """Add the steps kept since the last call to the activation epochs and the sums
@@ -253,7 +253,7 @@ class LeaveOneOutRecorder(Callback):
     def _estimate_in_reach(self, net) -> bool:
         """Whether the estimate's per-step records are still needed: its task has them,
         none failed, and not more samples were active than it takes (then its per-step
-        spans cost a tenth of a large fit's steps for a NaN)."""
+        spans and pulls would cost a tenth of a large fit's steps for a NaN)."""
         return (
             net.criterion_.has_margins
             and "estimate" not in self.failures_
@@ -338,3 +338,5 @@ class ResumeFrom(Callback):
         callbacks["stopping"].load_state_dict(state.stopping)
         recorder = callbacks["loo"]
         recorder.activation_epoch_.fill_(-1)
+        # A replay serves the exact leave-one-out, never an estimate: no pull vectors.
+        recorder.influence_.has_pull_vectors = False

@@ -419,6 +419,9 @@ class _Explicit:
     def jacobian(self) -> torch.Tensor:
         return self.jac
 
+    def add_weighted(self, out: torch.Tensor, index, samples, weights) -> None:
+        out.index_add_(0, index, weights[:, None] * self.jac.index_select(0, samples))
+
     def diagonal(self) -> torch.Tensor:
         return self.jac.square().sum(dim=1)
 
@@ -450,6 +453,20 @@ class _Factored:
         deltas = self.deltas.reshape(self.batch_size, self.steps, -1)
         grads = torch.bmm(deltas.mT, acts).reshape(self.batch_size, -1)
         return torch.cat([grads, deltas.sum(dim=1)], dim=1) if self.with_bias else grads
+
+    def add_weighted(self, out: torch.Tensor, index, samples, weights) -> None:
+        # The rows of ``samples`` only, weighted through their output gradients.
+        acts = self.acts.reshape(self.batch_size, self.steps, -1).index_select(0, samples)
+        deltas = self.deltas.reshape(self.batch_size, self.steps, -1).index_select(0, samples)
+        deltas = deltas * weights[:, None, None]
+        if self.steps == 1:
+            grads = deltas[:, 0, :, None] * acts[:, 0, None, :]
+        else:
+            grads = torch.bmm(deltas.mT, acts)
+        n_weight = grads[0].numel()
+        out[:, :n_weight].index_add_(0, index, grads.reshape(len(samples), -1))
+        if self.with_bias:
+            out[:, n_weight:].index_add_(0, index, deltas.sum(dim=1))
 
     def rows(self, index: torch.Tensor | None) -> torch.Tensor:
         acts, deltas, steps = self.acts, self.deltas, self.steps
@@ -597,6 +614,38 @@ class GramRows:
         if any(part.params is None for part in self._parts):
             return None
         return torch.cat([part.jacobian() for part in self._parts], dim=1).to(self.dtype)
+
+    def add_weighted_gradients(
+        self, out: torch.Tensor, index: torch.Tensor, samples: torch.Tensor, weights: torch.Tensor
+    ) -> bool:
+        """Add ``weights_i g_{samples_i}`` to the rows ``index`` of ``out``, from the kept
+        factors (the rows of :meth:`jacobian`, without forming it).
+
+        Parameters
+        ----------
+        out : torch.Tensor
+            ``(n, rank_bound)`` the rows to add to, in the dtype of the gradients.
+        index : torch.Tensor
+            ``(b,)`` the rows of ``out``.
+        samples : torch.Tensor
+            ``(b,)`` the samples of the batch whose gradients are added.
+        weights : torch.Tensor
+            ``(b,)`` their weights.
+
+        Returns
+        -------
+        bool
+            False, with ``out`` untouched, for a Gram matrix of the generic path (no
+            per-sample gradients kept).
+        """
+        if any(part.params is None for part in self._parts):
+            return False
+        start = 0
+        for part in self._parts:
+            width = sum(param.numel() for param in part.params)
+            part.add_weighted(out[:, start : start + width], index, samples, weights)
+            start += width
+        return True
 
     @property
     def rank_bound(self) -> int | None:

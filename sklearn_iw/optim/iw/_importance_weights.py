@@ -205,7 +205,7 @@ class ImportanceWeightsOptimizer(PerSampleOptimizer):
         self.importance_weights[index] = alpha
         self.ever_active[index] |= alpha > 0
         lr = self.param_groups[0]["lr"] * scale
-        return PerSampleStep(E, {"sample_alpha": alpha}, alpha, G, bounds, lr)
+        return PerSampleStep(E, {"sample_alpha": alpha}, alpha, G, bounds, lr, rows)
 
     def _take_step(self, module, per_sample_loss, X, y, E, alpha, params, grads) -> float:
         """Apply ``dw = -lr * s * sum_i a_i g_i`` and return the scale ``s`` kept.

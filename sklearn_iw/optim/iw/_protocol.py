@@ -39,6 +39,9 @@ class PerSampleStep(NamedTuple):
         (B,) the upper bounds of ``activity`` in the step.
     lr : float or None
         The factor of the step taken: ``update = -lr * sum_i activity_i g_i``.
+    gradients : GramRows or None
+        The step's per-sample gradients at the weights before the step, where the layers
+        give them (:meth:`~sklearn_iw.solvers.GramRows.jacobian`).
     """
 
     losses: torch.Tensor
@@ -47,6 +50,7 @@ class PerSampleStep(NamedTuple):
     gram: object | None = None
     bounds: torch.Tensor | None = None
     lr: float | None = None
+    gradients: object | None = None
 
 
 class PerSampleOptimizer(torch.optim.Optimizer):
