@@ -40,7 +40,9 @@ loo_bound_ : float
 loo_estimate_ : float
     With importance weights: an *estimate* (not a bound) of the leave-one-out error
     from the recorded run (``docs/importance_weights.md`` gives its measured accuracy
-    against brute-force leave-one-out); NaN with a warning where it is not available.
+    against brute-force leave-one-out); NaN with a warning where it is not available,
+    and where the model fits its training set and the estimate's two pieces disagree
+    (``loo_reason_['estimate']`` gives both).
 loo_influence_ : ndarray of shape (n_train,)
     With importance weights: the estimated change of each training sample's margin
     when it is left out (0 for samples never active, whose leave-one-out prediction is

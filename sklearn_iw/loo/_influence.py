@@ -364,9 +364,9 @@ class LOOMargins(NamedTuple):
         sample counts as a LOO error where it is negative. All NaN when ``reason`` is set.
     final : torch.Tensor
         ``(n,)`` margins of the final model.
-    drop : torch.Tensor
+    jackknife : torch.Tensor
         ``(n,)`` the jackknife's estimate of the margin lost by removing each active
-        sample (0 for the others).
+        sample (0 for the others), before the minimum with the span self-influence.
     reason : str or None
         Why there is no estimate, or None.
     outputs : torch.Tensor or None
@@ -377,7 +377,7 @@ class LOOMargins(NamedTuple):
 
     margins: torch.Tensor
     final: torch.Tensor
-    drop: torch.Tensor
+    jackknife: torch.Tensor
     reason: str | None
     outputs: torch.Tensor | None = None
 
@@ -607,7 +607,7 @@ def loo_margins(
     drop = torch.minimum(accumulator.span.to(m.dtype), shift.to(m.dtype))
     drop = torch.where(accumulator.ever_active, drop, 0.0)
     lowered = _lower_margins(output, target, drop, regression)
-    return LOOMargins(m - drop, m, drop, None, lowered)
+    return LOOMargins(m - drop, m, shift.to(m.dtype), None, lowered)
 
 
 def _lower_margins(

@@ -240,3 +240,20 @@ def test_loo_outputs_are_nan_where_the_estimate_is():
     adam = IWLogisticRegression(optimizer="adam", max_iter=5).fit(X, y)
     with pytest.raises(AttributeError, match="importance_weights"):
         _ = adam.loo_decision_function_
+
+
+def test_estimate_is_nan_where_its_pieces_disagree_on_a_memorising_network():
+    """An MLP that fits 120 rows of 48 features exactly: the span self-influence counts
+    0.233 leave-one-out errors, the jackknife alone 0.383, the exact replay 0.325. The
+    estimate does not pick one: NaN, with both numbers in its reason."""
+    X, y = make_classification(120, n_features=48, n_informative=10, flip_y=0.02, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    fitted = IWMLPClassifier((64,), batch_size="full", random_state=0, device="cpu").fit(X, y)
+    assert fitted.score(X, y) == 1.0
+    with pytest.warns(UserWarning, match="loo_estimate_ is NaN: the model fits"):
+        assert np.isnan(fitted.loo_estimate_)
+    reason = fitted.loo_reason_["estimate"]
+    assert "0.233 with the span self-influence, 0.383 from the jackknife alone" in reason
+    assert np.isnan(fitted.loo_influence_).all()
+    # The bound and the replay remain.
+    assert np.isfinite(fitted.loo_bound_) and fitted.loo_reason_["replay"] is None
