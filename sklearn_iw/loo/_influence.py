@@ -312,6 +312,8 @@ class InfluenceAccumulator:
             self.pull_vectors = torch.zeros(n, width, dtype=gradients.dtype, device=index.device)
             self.segments.clear()  # the vectors replace them
         active = torch.nonzero(alpha > 0).flatten()
+        if not active.numel():
+            return
         weights = (lr * alpha.index_select(0, active)).to(gradients.dtype)
         gradients.add_weighted_gradients(
             self.pull_vectors, index.index_select(0, active), active, weights

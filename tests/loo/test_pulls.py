@@ -18,7 +18,7 @@ from torch.func import functional_call, grad, jacrev, vmap
 
 from sklearn_iw import IWMLPClassifier
 from sklearn_iw.loo import _influence
-from sklearn_iw.solvers import ImportanceWeights
+from sklearn_iw.solvers import ImportanceWeights, per_sample_gram
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -124,3 +124,25 @@ def test_pull_vectors_give_way_to_pull_sizes_beyond_their_budget(monkeypatch):
     # The segments of the run align the pull sizes instead: epochs 0, 1, 2 and 4.
     assert len(accumulator.segments) == 4
     assert np.isfinite(est.loo_estimate_)
+
+
+@pytest.mark.parametrize("samples", [[], [0, 3, 4]])
+def test_weighted_gradients_added_from_the_layer_factors(samples):
+    torch.manual_seed(0)
+    # The first layer's gradients stay factored, the single output's are materialised.
+    module = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 1))
+    X, y = torch.randn(6, 3), torch.tensor([0.0, 1, 1, 0, 1, 0])
+
+    def per_sample_loss(output, target):
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            output[:, 0], target, reduction="none"
+        )
+
+    gradients, _ = per_sample_gram(module, per_sample_loss, X, y, lazy=True)
+    samples = torch.tensor(samples, dtype=torch.long)
+    index, weights = samples + 2, torch.rand(len(samples))
+    out = torch.ones(10, gradients.rank_bound)
+    assert gradients.add_weighted_gradients(out, index, samples, weights)
+    expected = torch.ones(10, gradients.rank_bound)
+    expected[index] += weights[:, None] * gradients.jacobian()[samples]
+    torch.testing.assert_close(out, expected)

@@ -463,8 +463,8 @@ class _Factored:
             grads = deltas[:, 0, :, None] * acts[:, 0, None, :]
         else:
             grads = torch.bmm(deltas.mT, acts)
-        n_weight = grads[0].numel()
-        out[:, :n_weight].index_add_(0, index, grads.reshape(len(samples), -1))
+        n_weight = acts.shape[2] * deltas.shape[2]
+        out[:, :n_weight].index_add_(0, index, grads.reshape(len(samples), n_weight))
         if self.with_bias:
             out[:, n_weight:].index_add_(0, index, deltas.sum(dim=1))
 
