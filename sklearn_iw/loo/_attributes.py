@@ -18,7 +18,7 @@ import torch
 
 from ..engine._data import TensorData
 from ..utils._numerics import LINALG_ERRORS, NUMERICAL_ERRORS, failure_reason, is_numerical
-from ._influence import estimate_obstacle, loo_margins
+from ._influence import LOOMargins, estimate_obstacle, loo_margins
 from ._validity import MAX_ACTIVE_FOR_ESTIMATE, NOT_CLASSIFICATION, lemma_obstacle
 
 
@@ -115,7 +115,7 @@ class LeaveOneOutRecord:
 MAX_DISAGREEMENT = 0.1
 
 
-def _disagreement(estimate, stand_in) -> str | None:
+def _disagreement(estimate: LOOMargins, stand_in: torch.Tensor) -> str | None:
     """Why the estimate is not to be trusted, or None: on a model that classifies every
     training sample right, whose final margins then say nothing of its leave-one-out
     errors, its two pieces (the span self-influence and the jackknife; the estimate takes

@@ -285,7 +285,9 @@ class InfluenceAccumulator:
         snapshot = [p.detach().clone() for p in parameters]
         self.segments.append((snapshot, self.output_pull.clone()))
 
-    def add_pulls(self, index: torch.Tensor, alpha: torch.Tensor, lr: float, gradients) -> None:
+    def add_pulls(
+        self, index: torch.Tensor, alpha: torch.Tensor, lr: float, gradients: GramRows | None
+    ) -> None:
         """Add one step's ``lr a_k g_k`` to the pull vectors of its active samples.
 
         Parameters

@@ -419,7 +419,9 @@ class _Explicit:
     def jacobian(self) -> torch.Tensor:
         return self.jac
 
-    def add_weighted(self, out: torch.Tensor, index, samples, weights) -> None:
+    def add_weighted(
+        self, out: torch.Tensor, index: torch.Tensor, samples: torch.Tensor, weights: torch.Tensor
+    ) -> None:
         out.index_add_(0, index, weights[:, None] * self.jac.index_select(0, samples))
 
     def diagonal(self) -> torch.Tensor:
@@ -454,7 +456,9 @@ class _Factored:
         grads = torch.bmm(deltas.mT, acts).reshape(self.batch_size, -1)
         return torch.cat([grads, deltas.sum(dim=1)], dim=1) if self.with_bias else grads
 
-    def add_weighted(self, out: torch.Tensor, index, samples, weights) -> None:
+    def add_weighted(
+        self, out: torch.Tensor, index: torch.Tensor, samples: torch.Tensor, weights: torch.Tensor
+    ) -> None:
         # The rows of ``samples`` only, weighted through their output gradients.
         acts = self.acts.reshape(self.batch_size, self.steps, -1).index_select(0, samples)
         deltas = self.deltas.reshape(self.batch_size, self.steps, -1).index_select(0, samples)
