@@ -147,9 +147,13 @@ class LeaveOneOutRecorder(Callback):
         they are NaN for the fit.
     influence_ : InfluenceAccumulator
         The per-step sums behind ``loo_estimate_`` (over this training call).
+    n_active_ : int
+        The samples active at some step so far (counted step by step while the
+        estimate's records are kept, else at each epoch's end).
     too_many_active_ : bool
         Whether more than :data:`MAX_ACTIVE_FOR_ESTIMATE` samples have been active (the
-        estimate is then NaN, and its per-step records are no longer kept).
+        estimate is then NaN, and its per-step records are no longer kept, from the step
+        where the count passed it).
     stand_in_ : torch.Tensor
         (n,) each sample's leave-one-out stand-in (:func:`~._data.sample_keys`): the run
         without sample k is the run without ``stand_in_[k]``, whose records the
@@ -203,6 +207,7 @@ class LeaveOneOutRecorder(Callback):
         step = per_sample_step
         span = None
         if self._estimate_in_reach(net):
+            self._count_first_activity(index, step.activity)
             self.influence_.add_pulls(index, step.activity, step.lr, step.gradients)
             try:
                 span = span_self_influence(step.gram, step.activity, step.bounds)
@@ -247,8 +252,18 @@ class LeaveOneOutRecorder(Callback):
     def _count_active(self) -> None:
         """Note whether more samples have been active than the estimate can take (once
         true it stays: samples never become inactive again)."""
-        n_active = int((self.activation_epoch_ >= 0).sum())
-        self.too_many_active_ = n_active > MAX_ACTIVE_FOR_ESTIMATE
+        self.n_active_ = int((self.activation_epoch_ >= 0).sum())
+        self.too_many_active_ = self.n_active_ > MAX_ACTIVE_FOR_ESTIMATE
+
+    def _count_first_activity(self, index: torch.Tensor, activity: torch.Tensor) -> None:
+        """Add the samples of a step active for the first time to the count, so that a
+        large fit stops the estimate's per-step records within its first epoch rather
+        than at its end (at 200,000 rows: a tenth of the epoch's time). Each sample is
+        visited once an epoch, so none is counted twice before the epoch's records
+        update ``activation_epoch_``."""
+        first = (activity > 0) & (self.activation_epoch_.index_select(0, index) < 0)
+        self.n_active_ += int(first.sum())
+        self.too_many_active_ = self.n_active_ > MAX_ACTIVE_FOR_ESTIMATE
 
     def _estimate_in_reach(self, net) -> bool:
         """Whether the estimate's per-step records are still needed: its task has them,

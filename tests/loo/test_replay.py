@@ -255,3 +255,22 @@ def test_estimate_refuses_too_many_active_samples(monkeypatch):
     assert limited.too_many_active_ and not recorder.too_many_active_
     kept, all_steps = limited.influence_.span.abs().sum(), recorder.influence_.span.abs().sum()
     assert float(kept) < 0.5 * float(all_steps)
+
+
+def test_recorder_stops_the_estimate_records_within_the_epoch(monkeypatch):
+    """The active samples are counted step by step: past the limit, the next steps of
+    the same epoch compute no span self-influence."""
+    from sklearn_iw.loo import _recorder
+
+    X, y = _blobs(40, 2, 0)
+    monkeypatch.setattr(_recorder, "MAX_ACTIVE_FOR_ESTIMATE", 3)
+    calls = []
+    span = _recorder.span_self_influence
+    monkeypatch.setattr(
+        _recorder, "span_self_influence", lambda *args: calls.append(args[1]) or span(*args)
+    )
+    IWLogisticRegression(optimizer=_iw(0.02), **_fixed(batch_size=16)).fit(X, y)
+    # Each sample is visited once in the first epoch: the active samples of the steps
+    # add up, and the spans stop after the step that passed the limit (the epoch has 3).
+    active = [int((alpha > 0).sum()) for alpha in calls]
+    assert sum(active[:-1]) <= 3 < sum(active)

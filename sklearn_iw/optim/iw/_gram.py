@@ -400,6 +400,12 @@ class _Matrix:
         return self.gram.diagonal()
 
 
+# A step whose active samples are at most this share of its batch restricts its products
+# (weighted gradients, the step check's forward pass) to them; selecting rows costs more
+# than it saves on busier batches (digits MLP, most samples active).
+SELECT_ACTIVE_AT_MOST = 0.5
+
+
 class _Explicit:
     """Gram contribution ``J J^T`` of materialised per-sample gradients ``J``, ``(B, P)``,
     the flattened gradients of ``params`` side by side."""
@@ -408,8 +414,9 @@ class _Explicit:
         self.jac = jac
         self.params = params
 
-    def weighted(self, alpha: torch.Tensor) -> list[torch.Tensor]:
-        flat = (alpha.to(self.jac.dtype) @ self.jac).split([p.numel() for p in self.params])
+    def weighted(self, alpha: torch.Tensor, samples: torch.Tensor | None) -> list[torch.Tensor]:
+        rows = self.jac if samples is None else self.jac.index_select(0, samples)
+        flat = (alpha.to(self.jac.dtype) @ rows).split([p.numel() for p in self.params])
         return [g.view_as(p) for g, p in zip(flat, self.params, strict=True)]
 
     def rows(self, index: torch.Tensor | None) -> torch.Tensor:
@@ -440,14 +447,26 @@ class _Factored:
         self.params = params  # [weight] or [weight, bias]
         self.with_bias = len(params) == 2
 
-    def weighted(self, alpha: torch.Tensor) -> list[torch.Tensor]:
+    def weighted(self, alpha: torch.Tensor, samples: torch.Tensor | None) -> list[torch.Tensor]:
         # sum_i alpha_i sum_t D_it A_it^T: the step weights each sample's rows.
         per_row = alpha.to(self.deltas.dtype)
         if self.steps > 1:
             per_row = per_row.repeat_interleave(self.steps)
-        scaled = self.deltas * per_row[:, None]
-        grads = [scaled.T @ self.acts]
+        acts, deltas = self.acts, self.deltas
+        if samples is not None:
+            rows = self._step_rows(samples)
+            acts, deltas = acts.index_select(0, rows), deltas.index_select(0, rows)
+        scaled = deltas * per_row[:, None]
+        grads = [scaled.T @ acts]
         return grads + [scaled.sum(dim=0)] if self.with_bias else grads
+
+    def _step_rows(self, index: torch.Tensor) -> torch.Tensor:
+        """The flattened rows of the samples ``index``: sample ``i`` owns rows
+        ``i * T ... i * T + T - 1``."""
+        if self.steps == 1:
+            return index
+        offsets = torch.arange(self.steps, device=index.device)
+        return (index[:, None] * self.steps + offsets).reshape(-1)
 
     def jacobian(self) -> torch.Tensor:
         # sum_t outer(D_it, A_it) per sample, flattened as the weight, then the bias's.
@@ -475,9 +494,7 @@ class _Factored:
     def rows(self, index: torch.Tensor | None) -> torch.Tensor:
         acts, deltas, steps = self.acts, self.deltas, self.steps
         if index is not None:
-            if steps > 1:  # sample i owns the flattened rows i * T ... i * T + T - 1
-                offsets = torch.arange(steps, device=index.device)
-                index = (index[:, None] * steps + offsets).reshape(-1)
+            index = self._step_rows(index)
             acts, deltas = acts.index_select(0, index), deltas.index_select(0, index)
         gram = acts @ self.acts.T
         if self.with_bias:
@@ -676,10 +693,17 @@ class GramRows:
         """
         if any(part.params is None for part in self._parts):
             return None
+        # Samples with alpha_i = 0 add nothing: where they are most of the batch (two
+        # thirds of a batch of 200 on large tables), the products take the others' rows.
+        samples = torch.nonzero(alpha).flatten()
+        if samples.numel() <= SELECT_ACTIVE_AT_MOST * len(alpha):
+            alpha = alpha.index_select(0, samples)
+        else:
+            samples = None
         return {
             param: grad.to(param.dtype)
             for part in self._parts
-            for param, grad in zip(part.params, part.weighted(alpha), strict=True)
+            for param, grad in zip(part.params, part.weighted(alpha, samples), strict=True)
         }
 
     def diagonal(self) -> torch.Tensor:

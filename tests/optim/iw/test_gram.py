@@ -93,18 +93,23 @@ def check_fast_path(module: nn.Module, loss_fn, X, y) -> torch.Tensor:
 
 def check_weighted_gradients(rows: GramRows, losses: torch.Tensor, module: nn.Module) -> None:
     """``sum_i alpha_i g_i`` from the factors equals autograd's weighted backward pass,
-    with exactly zero gradients left out."""
+    with exactly zero gradients left out: for weights all positive, and for weights mostly
+    zero (the products then take the rows of the positive ones only)."""
     params = trainable(module)
     alpha = torch.rand(losses.shape[0], dtype=losses.dtype, device=losses.device)
-    weighted = rows.weighted_gradients(alpha)
-    assert weighted is not None
-    expected = torch.autograd.grad((alpha * losses).sum(), params, allow_unused=True)
-    for param, grad in zip(params, expected, strict=True):
-        if param in weighted:
-            assert weighted[param].shape == param.shape
-            assert_close(weighted[param], grad)
-        else:
-            assert grad is None or not grad.any()
+    sparse = torch.where(torch.arange(len(alpha), device=alpha.device) % 3 == 1, alpha, 0.0)
+    for weights in (alpha, sparse):
+        weighted = rows.weighted_gradients(weights)
+        assert weighted is not None
+        expected = torch.autograd.grad(
+            (weights * losses).sum(), params, allow_unused=True, retain_graph=True
+        )
+        for param, grad in zip(params, expected, strict=True):
+            if param in weighted:
+                assert weighted[param].shape == param.shape
+                assert_close(weighted[param], grad)
+            else:
+                assert grad is None or not grad.any()
 
 
 def check_rows(rows: GramRows, expected: torch.Tensor) -> None:

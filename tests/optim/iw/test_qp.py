@@ -434,6 +434,20 @@ def test_warm_start():
     )
 
 
+@pytest.mark.parametrize("method", ["newton", "auto"])
+def test_unchecked_input_solves_the_same_problem(method):
+    """``check_input=False`` (valid tensors of G's dtype) gives the checked solution; the
+    checks it skips are what reject a NaN."""
+    _, G, p, _ = make_problem(150, 40, 1e3, "vector", 5)
+    bounds = torch.tensor(np.random.default_rng(5).uniform(0, 1, 150))
+    warm = bounds * 0.5
+    checked = solve_box_qp(G, p, bounds, warm, method=method)
+    unchecked = solve_box_qp(G, p, bounds, warm, method=method, check_input=False)
+    assert torch.equal(checked.alpha, unchecked.alpha) and unchecked.converged
+    with pytest.raises(ValueError, match="p contains NaN"):
+        solve_box_qp(G, torch.full_like(p, math.nan), bounds, method=method)
+
+
 def test_max_iter_bounds_the_work():
     _, G, p, bounds = make_problem(100, 100, 1e3, "vector", 2)
     with pytest.warns(ConvergenceWarning, match=r"iteration limit \(max_iter=1\)"):
