@@ -17,7 +17,7 @@ from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_iw import IWLSTMClassifier
-from sklearn_iw.datasets import make_latching
+from sklearn_iw.datasets import make_latching, make_motif_strings
 from sklearn_iw.engine._data import content_keys
 from sklearn_iw.estimators._lstm_network import LSTMLayer, LSTMNetwork
 from sklearn_iw.estimators._sequences import SequenceEncoder, padded_sequences
@@ -443,3 +443,24 @@ def test_make_latching_shapes_codes_and_parameter_checks():
     for bad in (dict(n_samples=0), dict(n_classes=1), dict(noise=np.inf), dict(seq_len=2.5)):
         with pytest.raises(InvalidParameterError):
             make_latching(**bad)
+
+
+def test_make_motif_strings_places_the_variants_and_flips_the_labels():
+    X, y = make_motif_strings(400, 3, 4, 6, label_noise=0.0, random_state=0)
+    assert X.shape == y.shape == (400,) and {len(x) for x in X} == {16}
+    assert set("".join(X)) == set("ACGT") and np.bincount(y).tolist() == [200, 200]
+    centres = np.array([x[6:10] for x in X])
+    variants = set(centres[y == 1])
+    assert len(variants) == 3 and not variants & set(centres[y == 0])
+    # The same strings with noise: only labels flip, about the fraction asked.
+    X_noisy, y_noisy = make_motif_strings(400, 3, 4, 6, label_noise=0.2, random_state=0)
+    np.testing.assert_array_equal(X_noisy, X)
+    assert 0.12 < np.mean(y_noisy != y) < 0.28
+    assert np.all(np.isin(centres[y_noisy != y], list(variants)) == (y[y_noisy != y] == 1))
+    for bad in (dict(n_motifs=0), dict(label_noise=0.6), dict(flank=-1), dict(alphabet=3)):
+        with pytest.raises(InvalidParameterError):
+            make_motif_strings(**bad)
+    with pytest.raises(ValueError, match="n_motifs=4 must be below"):
+        make_motif_strings(n_motifs=4, motif_length=1, alphabet="ACGT")
+    with pytest.raises(ValueError, match="distinct letters"):
+        make_motif_strings(alphabet="AAC")
