@@ -348,11 +348,9 @@ class InfluenceAccumulator:
         gradient_norm, curvature : torch.Tensor
             ``(B,)`` :func:`loss_gradient_scale` at the weights before the step.
         """
-        weight = alpha.to(self.output_pull.dtype) * torch.as_tensor(
-            lr, dtype=self.output_pull.dtype
-        )
-        slope = dm_dE.abs().to(weight.dtype)
-        self.span.index_add_(0, index, weight * S2.to(weight.dtype) * slope)
+        weight = alpha.to(self.span.dtype) * torch.as_tensor(lr, dtype=self.span.dtype)
+        slope = dm_dE.abs().to(self.span.dtype)
+        self.span.index_add_(0, index, weight * S2.to(self.span.dtype) * slope)
         self.output_pull.index_add_(0, index, weight * gradient_norm.to(weight.dtype))
         self.curvature_pull.index_add_(0, index, weight * curvature.to(weight.dtype))
         self.ever_active[index] |= alpha > 0

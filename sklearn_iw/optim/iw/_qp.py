@@ -256,11 +256,6 @@ def solve_box_qp(
         by an exact face solve; else, for at most 128 servable samples, by the compiled
         dual active-set solver daqp; where none certifies ``tol`` the Newton iteration
         polishes daqp's point or starts afresh. The same stopping rule and exact bounds.
-    check_input : bool, default=True
-        Check shapes, dtypes and finiteness, and convert ``C`` and ``alpha0`` to tensors.
-        A caller that passes tensors known to be valid (``p``, a tensor ``C`` and
-        ``alpha0`` of the dtype and device of ``G``, all finite) may skip it: at
-        ``B = 200`` the checks cost a fifth of a warm-started solve.
         On random rank-deficient problems (B = 200, rank 3 to 20, from scratch) the
         low-rank path took 1.2 ms (median) where the Newton iteration took 11 ms (5 to
         21 ms), and on those of a linear regression fit (B = 200, rank 11) 4.5 ms per
@@ -269,6 +264,11 @@ def solve_box_qp(
         where the Newton iteration took 0.63 / 1.5 / 1.9 ms, and daqp 0.9 ms against
         12.6 ms on an LSTM's rank-deficient Gram (B = 50). Larger, batched and GPU
         problems take the Newton iteration.
+    check_input : bool, default=True
+        Check shapes, dtypes and finiteness, and convert ``C`` and ``alpha0`` to tensors.
+        A caller that passes tensors known to be valid (``p``, a tensor ``C`` and
+        ``alpha0`` of the dtype and device of ``G``, all finite) may skip it: at
+        ``B = 200`` the checks cost a fifth of a warm-started solve.
 
     Returns
     -------
