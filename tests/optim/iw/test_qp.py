@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
+from sklearn_iw.optim.iw import _qp as qp_module
 from sklearn_iw.solvers import (
     BoxQPResult,
     GramRows,
@@ -585,6 +586,31 @@ def test_rows_on_demand_give_the_same_solution(dtype):
     warm = solve_box_qp(rows, p, 1.0, alpha0=lazy.alpha)
     assert warm.converged and len(rows.read) <= before + 16
     torch.testing.assert_close(rows.diagonal(), G.diagonal())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_active_set_path_reads_rows_on_demand(dtype, monkeypatch):
+    # B = 400 rows on demand go to the float64 active-set path with method='auto'.
+    calls, pdas = [], qp_module._pdas
+
+    def spy(G, *args):
+        calls.append(G)
+        return pdas(G, *args)
+
+    monkeypatch.setattr(qp_module, "_pdas", spy)
+    rows, G, p = gram_rows_problem(dtype)
+    full = solve_box_qp(G, p, 1.0)
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    for alpha0 in (None, full.alpha):
+        rows, _, _ = gram_rows_problem(dtype)  # no row read yet
+        auto = solve_box_qp(rows, p, 1.0, alpha0=alpha0, method="auto")
+        assert auto.converged and auto.alpha.dtype == dtype
+        assert float((auto.alpha - full.alpha).abs().max()) <= tol
+        assert torch.equal(auto.alpha > 0, full.alpha > 0)
+    assert len(calls) == 2 and all(isinstance(view, qp_module._RowGram) for view in calls)
+    # Warm-started from the solution it reads the rows of its support and no other.
+    assert rows.read == set(torch.nonzero(full.alpha).flatten().tolist())
+    assert len(rows.read) < 0.8 * p.numel()
 
 
 def test_rows_on_demand_reject_non_finite_gradients():
