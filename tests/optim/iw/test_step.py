@@ -86,6 +86,7 @@ STEP_WEIGHTS = [1.0, 0.0, 2.0, 1.0, 0.5, 1.0, 1.0, 2.0, 1.0, 0.25, 1.0, 1.0]
 
 STEP_CASES = {
     "mlp-loss-capped": ("mlp", dict(p=0.6, C=0.4, margin="loss", loss_cap=1.0, lr=0.7)),
+    "mlp-loss-uncapped": ("mlp", dict(p=0.6, C=0.4, margin="loss", loss_cap=None, lr=0.7)),
     "mlp-constant": ("mlp", dict(p=0.3, C=0.5, margin="constant", lr=1.3)),
     "logistic-loss": ("logistic", dict(p=0.5, C=2.0, margin="loss", loss_cap=4.0, lr=0.5)),
     "logistic-constant": ("logistic", dict(p=0.2, C=0.3, margin="constant", lr=1.0)),
@@ -104,7 +105,9 @@ def test_iw_step_solves_the_primal_and_dual(case, device):
     E, J = _per_sample(module, criterion, X, y)
     G = (J @ J.T).cpu().numpy()
     E_np, J_np = E.cpu().numpy(), J.cpu().numpy()
-    if spec.margin == "loss":
+    if spec.margin == "loss" and spec.loss_cap is None:
+        margins = p * E_np
+    elif spec.margin == "loss":
         margins = p * np.minimum(E_np, spec.loss_cap)
         if spec.loss_cap < E_np.max():
             assert (E_np > spec.loss_cap).sum() >= 2, "the cap should bind for some samples"
