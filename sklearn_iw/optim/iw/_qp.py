@@ -709,6 +709,11 @@ def _small_solution(
         return torch.from_numpy(x), relative_gap(x[index].astype(np.float64))
 
     solution = None if rank_deficient else _pdas(sub, linear, upper, start)
+    if solution is None and not rank_deficient and start.any():
+        # The weights of the samples' previous visits (another batch, other weights) can
+        # make the splits cycle where a cold start does not: batches of 512, 200,000 x 20
+        # rows, second epoch: 151 of 393 warm-started problems cycled, none cold.
+        solution = _pdas(sub, linear, upper, np.zeros(n))
     if solution is not None and (gap := relative_gap(solution)) <= tol:
         alpha, gap = rounded(solution, gap)
         return _SmallSolution(True, alpha, gap, None)
