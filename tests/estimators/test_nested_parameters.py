@@ -35,9 +35,9 @@ EXPECTED_C = {
     IWLogisticRegression: ImportanceWeights(C=0.5),
     IWMLPClassifier: ImportanceWeights(C=0.5),
     IWLSTMClassifier: ImportanceWeights(p=0.1, C=0.5, sufficient_decrease=0.0),
-    IWLinearRegression: ImportanceWeights(C=0.5, p=0.1),
-    IWMLPRegressor: ImportanceWeights(C=0.5, p=0.1),
-    IWLSTMRegressor: ImportanceWeights(C=0.5, p=0.1, sufficient_decrease=0.0),
+    IWLinearRegression: ImportanceWeights(C=0.5, p=0.1, loss_cap=None),
+    IWMLPRegressor: ImportanceWeights(C=0.5, p=0.1, loss_cap=None),
+    IWLSTMRegressor: ImportanceWeights(C=0.5, p=0.1, loss_cap=None, sufficient_decrease=0.0),
 }
 
 
