@@ -15,13 +15,12 @@ here) or at the libraries' defaults.
 from __future__ import annotations
 
 import argparse
-import ast
 import time
 import warnings
 
 import numpy as np
 from _threads import describe, threads
-from sklearn.base import BaseEstimator
+from bench_defaults import parse_params, with_params
 from sklearn.datasets import (
     load_diabetes,
     load_linnerud,
@@ -53,13 +52,6 @@ PAIRS = ((IWLinearRegression, Ridge), (IWMLPRegressor, MLPRegressor))
 N_SPLITS = 3
 
 
-def with_params(estimator: BaseEstimator, params: dict) -> BaseEstimator:
-    """``params`` set on ``estimator``; a named optimizer becomes its spec first."""
-    if any(key.startswith("optimizer__") for key in params):
-        estimator.set_params(optimizer=estimator._resolve_optimizer())
-    return estimator.set_params(**params)
-
-
 def fit_score(model, X_train, y_train, X_test, y_test) -> tuple[float, float, int]:
     """Held-out R^2, fit seconds and epochs (0 for closed-form fits)."""
     with warnings.catch_warnings():
@@ -76,13 +68,7 @@ def main() -> None:
     parser.add_argument("--threads", choices=("1", "default"), default="1")
     parser.add_argument("--param", action="append", default=[], help="key=value")
     args = parser.parse_args()
-    params = {}
-    for item in args.param:
-        key, _, value = item.partition("=")
-        try:
-            params[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            params[key] = value
+    params = parse_params(args.param)
     print(describe((args.threads,)), f"; parameters: {params or 'defaults'}")
     print(
         "| set | n x d | target std | ours / baseline | ours R^2 | baseline R^2 "

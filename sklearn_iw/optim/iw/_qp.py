@@ -116,11 +116,10 @@ _ACTIVE_SET_MAX = 128
 # factorisations cost O(n^3) but no tensor operations), and its iteration limit.
 _SMALL_MAX = 256
 # Largest problem given by rows (a GramOperator) that the active-set iteration takes first
-# with method='auto': it reads the rows of its supports and faces only. Default MLP fits,
-# one thread, against the Newton iteration: full batches of breast cancer (455) 0.51 s
-# against 0.53 s, of 600 digits 0.48 s against 0.58 s, of all digits (1347) 3.3 s
-# against 4.8 s; batches of 512 of 200,000 x 20 rows 12.4 s against 15.0 s (a fifth of
-# those problems cycle and go on to the Newton iteration).
+# with method='auto': it reads the rows of its supports and faces only. Default MLP(100)
+# fits, one thread, against the Newton iteration (run alternately): full batches of
+# breast cancer (455) 0.46 s against 0.55 s, of all digits (1347) 3.2 s against 4.9 s;
+# batches of 512 of 200,000 x 20 rows, 2 epochs, 8.3-9.5 s against 12.9-14.2 s.
 _ROWS_MAX = 2048
 # Largest rank-deficient problem (G of rank at most B/2) the low-rank path takes: its
 # dense float64 G is at most 300 MB.
@@ -826,13 +825,19 @@ class _RowGram:
     into a float64 store that the views share: ``G @ x`` is ``G[support(x), :]^T x`` by
     symmetry."""
 
-    def __init__(self, G: GramOperator, rows=None, columns=None, store=None):
+    def __init__(
+        self,
+        G: GramOperator,
+        rows: np.ndarray | None = None,
+        columns: np.ndarray | None = None,
+        store: _Float64Rows | None = None,
+    ):
         self._G = G
         self._rows = rows
         self._columns = columns
         self._store = _Float64Rows(G) if store is None else store
 
-    def _view(self, rows, columns) -> _RowGram:
+    def _view(self, rows: np.ndarray | None, columns: np.ndarray | None) -> _RowGram:
         return _RowGram(self._G, rows, columns, self._store)
 
     def diagonal(self) -> np.ndarray:  # of a square view
